@@ -1,0 +1,1 @@
+"""Models: the LightningModule (module.py) and plain-PyTorch components (components/)."""
