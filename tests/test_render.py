@@ -86,7 +86,7 @@ class TestRendered:
         for path in (root / "configs").rglob("*.yaml"):
             assert isinstance(OmegaConf.to_container(OmegaConf.load(path)), dict), path
         train = OmegaConf.load(root / "configs/train.yaml")
-        assert dict(train.defaults) == {"data": "mini", "model": model, "trainer": "cpu", "logger": "csv"}
+        assert dict(train.defaults) == {"data": "mini", "model": model, "trainer": "cpu", "logger": "wandb"}
         assert OmegaConf.load(root / f"configs/model/{model}.yaml").name == model
 
     def test_every_yaml_key_is_commented(self, rendered, family, model):
@@ -121,9 +121,16 @@ def test_text_mini_data_is_labelled_generated(tmp_path):
     assert any("这个" in t for t in texts) and any(t.startswith("The ") for t in texts)
 
 
-def test_gpu_and_wandb_answers_select_their_configs(tmp_path):
-    root = render(tmp_path / "demo_project", accelerator="gpu", logger="wandb")
+def test_gpu_and_csv_answers_select_their_configs(tmp_path):
+    root = render(tmp_path / "demo_project", accelerator="gpu", logger="csv")
     train = OmegaConf.load(root / "configs/train.yaml")
-    assert (train.defaults.trainer, train.defaults.logger) == ("gpu", "wandb")
-    assert "wandb==" in (root / "requirements-cpu.txt").read_text()
+    assert (train.defaults.trainer, train.defaults.logger) == ("gpu", "csv")
+    assert "wandb" not in (root / "requirements-cpu.txt").read_text()
     assert 'DEFAULT_ENV = "debug-gpu"' in (root / "noxfile.py").read_text()
+
+
+def test_default_logger_is_wandb_offline(tmp_path):
+    root = render(tmp_path / "demo_project", task_family="tabular_regression")
+    assert "wandb==0.31.0" in (root / "requirements-cpu.txt").read_text().splitlines()
+    logger = OmegaConf.load(root / "configs/logger/wandb.yaml")
+    assert (logger.name, logger.offline) == ("wandb", True)
