@@ -31,8 +31,9 @@ def install_framework(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Unit tests, then the end-to-end tests (args go to both pytest runs)."""
+    """Lint, unit tests, then the end-to-end tests (args go to both pytest runs)."""
     install_framework(session)
+    session.run("ruff", "check", ".")
     session.run("pytest", "-m", "not e2e", *session.posargs)
     session.run("pytest", "-m", "e2e", *session.posargs)
 

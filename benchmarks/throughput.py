@@ -7,7 +7,7 @@ Run with the project's venv from the project root (benchmarks/bench.py does this
 Both loops get the same model initialisation, the same DataLoader, AdamW and per-step cosine
 schedule, and run on the project's default config. The training split is tiled so that an epoch
 has at least --min-steps steps: throughput is a steady-state number, not start-up cost. The first
-epoch of each loop is a warm-up and is not timed. Prints one JSON object.
+epoch of each loop is a warm-up and is not timed. Prints one JSON object (and writes it to --out).
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ def main() -> int:
     parser.add_argument("--min-steps", type=int, default=300, help="steps per epoch after tiling the training split")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per loop; the first is warm-up")
     parser.add_argument("--rounds", type=int, default=2, help="alternate plain/Lightning this many times; best of each")
+    parser.add_argument("--out", type=Path, help="also write the JSON result to this file")
     args = parser.parse_args()
 
     package = next(Path("src").glob("*/config.py")).parent.name
@@ -106,6 +107,8 @@ def main() -> int:
         "torch_threads": torch.get_num_threads(),
     }
     print(json.dumps(result))
+    if args.out:
+        args.out.write_text(json.dumps(result) + "\n", encoding="utf-8")
     return 0
 
 

@@ -49,7 +49,7 @@ def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
 def write_split_csvs(out: Path, header: list[str], rows: list[list], splits: list[str]) -> dict:
     counts = {}
     for name, _ in SPLITS:
-        part = [r for r, s in zip(rows, splits) if s == name]
+        part = [r for r, s in zip(rows, splits, strict=True) if s == name]
         write_csv(out / f"{name}.csv", header, part)
         counts[name] = len(part)
     return counts
@@ -67,7 +67,7 @@ def image_classification(out: Path) -> dict:
     keep.sort()
     splits = split_names(len(keep), rng)
     rows = []
-    for idx, split in zip(keep, splits):
+    for idx, split in zip(keep, splits, strict=True):
         label = str(digits.target[idx])
         rel = Path("images") / label / f"{idx:04d}.png"
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -119,7 +119,7 @@ def text_classification(out: Path, n: int = 600) -> dict:
 def _table(out: Path, x: np.ndarray, y: np.ndarray, names: list[str], target_fmt) -> dict:
     rng = np.random.default_rng(SEED)
     header = [n.replace(" ", "_") for n in names] + ["target"]
-    rows = [[f"{v:.6g}" for v in xi] + [target_fmt(yi)] for xi, yi in zip(x, y)]
+    rows = [[f"{v:.6g}" for v in xi] + [target_fmt(yi)] for xi, yi in zip(x, y, strict=True)]
     counts = write_split_csvs(out, header, rows, split_names(len(rows), rng))
     return {
         "format": f"CSV train.csv/val.csv/test.csv: {len(names)} numeric feature columns + target",
