@@ -67,14 +67,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--min-steps", type=int, default=300, help="steps per epoch after tiling the training split")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per loop; the first is warm-up")
-    parser.add_argument("--rounds", type=int, default=2, help="alternate plain/Lightning this many times; best of each")
+    parser.add_argument("--rounds", type=int, default=3, help="alternate plain/Lightning this many times; best of each")
     parser.add_argument("--out", type=Path, help="also write the JSON result to this file")
+    parser.add_argument("overrides", nargs="*", help="config overrides, as for scripts/train.py")
     args = parser.parse_args()
 
     package = next(Path("src").glob("*/config.py")).parent.name
     config = importlib.import_module(f"{package}.config")
     train_mod = importlib.import_module(f"{package}.train")
-    cfg = config.load_config(["trainer.limit_val_batches=0", f"trainer.max_epochs={args.epochs}"])
+    cfg = config.load_config(["trainer.limit_val_batches=0", f"trainer.max_epochs={args.epochs}", *args.overrides])
     datamodule, module = train_mod.build(cfg)
     train = datamodule.splits["train"]
     steps = math.ceil(len(train) / cfg.data.batch_size)
