@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import nox
@@ -25,8 +26,26 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 
 
+TORCH = "torch==2.13.0+cpu" if sys.platform == "linux" else "torch==2.13.0"
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+
+def torch_source() -> list[str]:
+    """A local wheel folder (UV_FIND_LINKS / PIP_FIND_LINKS) if there is one, else PyTorch's CPU index.
+
+    Without either, uv would take the CUDA build of torch from PyPI: several GB the framework does
+    not need (it only instantiates the generated models to measure them).
+    """
+    folders = []
+    for var in ("UV_FIND_LINKS", "PIP_FIND_LINKS"):
+        folders += [f for f in os.environ.get(var, "").replace(os.pathsep, " ").split() if f not in folders]
+    if folders:
+        return [arg for folder in folders for arg in ("--find-links", folder)]
+    return ["--extra-index-url", TORCH_CPU_INDEX, "--index-strategy", "unsafe-best-match"]
+
+
 def install_framework(session: nox.Session) -> None:
-    session.install("-e", ".[test]")
+    session.install(TORCH, "-e", ".[test]", *torch_source())
 
 
 @nox.session

@@ -16,7 +16,7 @@ from .conftest import FAMILY_MODELS, render
 
 COMMON_FILES = {
     ".copier-answers.yml", ".gitignore", "README.md", "noxfile.py", "pyproject.toml",
-    "requirements-cpu.txt", "requirements-gpu.txt",
+    "requirements-cpu.txt", "requirements-gpu.txt", "requirements.md", "tech.md", "task.md",
     "configs/train.yaml", "configs/data/mini.yaml", "configs/data/full.yaml",
     "configs/trainer/cpu.yaml", "configs/trainer/gpu.yaml", "configs/trainer/ddp_cpu.yaml", "configs/trainer/ddp_gpu.yaml",
     "configs/logger/csv.yaml", "configs/logger/wandb.yaml",

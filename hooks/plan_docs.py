@@ -1,0 +1,140 @@
+"""Stages A1-A3 documents: write requirements.md, tech.md and task.md into a generated project.
+
+Run by copier on `copy` (copier.yml `_tasks`), from the project folder:
+
+    python <template>/hooks/plan_docs.py --answers .copier-answers.yml [--no-input] [--force]
+
+It reads the answers file (the requirement never passes through a shell or a template), runs
+the LLM planner when a litellm model is configured and falls back to the offline planner,
+asks the clarification questions when a terminal is attached, measures the generated models,
+validates all three documents against validators/schemas/ and writes them. Existing documents
+are kept unless --force: `copier recopy` never clobbers edited documents.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the template root: hooks/, validators/
+
+import yaml  # noqa: E402
+
+from hooks import clarify, documents, llm_planner, plan  # noqa: E402
+from hooks.catalog import load_catalog  # noqa: E402
+from hooks.extract import extract  # noqa: E402
+from hooks.offline_planner import analyse, choose_model  # noqa: E402
+from validators.errors import DependencyError, HephaestusError, PlannerError  # noqa: E402
+from validators.schema import schema_errors  # noqa: E402
+
+DOCUMENTS = ("requirements.md", "tech.md", "task.md")
+
+
+def read_answers(path: Path) -> dict[str, Any]:
+    answers = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    missing = [k for k in ("project_name", "requirement", "task_family", "model") if k not in answers]
+    if missing:
+        raise HephaestusError(f"{path}: missing answers {', '.join(missing)}: run `copier copy` to create the project")
+    return answers
+
+
+def run_planner(answers: dict[str, Any], catalog: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """(analysis, planner record, rationale for the model) from the LLM, or from the offline planner."""
+    family, requirement = answers["task_family"], answers["requirement"]
+    offline = analyse(requirement, catalog, family)
+    suggested, why = choose_model(family, extract(requirement), catalog)
+    model = llm_planner.resolve_model(answers.get("llm_model"))
+    record: dict[str, Any] = {"name": "offline", "model": None, "fallback": None}
+    analysis = offline
+    if model:
+        try:
+            reply = llm_planner.plan_with_llm(requirement, catalog, family, model)
+            analysis, suggested, why = reply["analysis"], reply["model"], reply["choice_rationale"]
+            record = {"name": "litellm", "model": model, "fallback": None}
+        except (PlannerError, DependencyError) as err:
+            attempts = getattr(err, "attempts", 0)
+            print(f"planner: falling back to the offline planner: {err}", file=sys.stderr)
+            record = {"name": "offline", "model": model,
+                      "fallback": {"reason": llm_planner.redact(str(err))[:300], "attempts": attempts}}
+    if suggested == answers["model"]:
+        rationale = f"The planner's choice, confirmed in copier: {why}."
+    else:
+        rationale = (f"Chosen in copier. The planner suggested `{suggested}` because {why}; "
+                     f"`{suggested}` stays available as `model={suggested}`.")
+    return analysis, record, rationale
+
+
+def measure(project: Path, package: str, models: list[str]) -> tuple[dict[str, dict[str, Any]], str]:
+    try:
+        from validators.resources import measure_candidates
+
+        return measure_candidates(project, package, models), ""
+    except ImportError as err:
+        reason = (f"'{err.name}' was not importable in copier's Python, so the models could not be instantiated; "
+                  "install torch, lightning and omegaconf next to copier (pip install 'hephaestus-template[measure]') "
+                  "and run this hook again with --force")
+        print(f"planner: parameter counts not measured: {reason}", file=sys.stderr)
+        return {}, reason
+
+
+def build_documents(answers: dict[str, Any], project: Path, *, interactive: bool) -> dict[str, str]:
+    catalog = load_catalog()
+    analysis, record, rationale = run_planner(answers, catalog)
+    if interactive:
+        analysis["items"] = clarify.ask(analysis["items"])
+    package = answers["project_name"].replace("-", "_")
+    measured, reason = measure(project, package, list(catalog[answers["task_family"]]["models"]))
+    req = plan.requirements_doc(answers, analysis, record, project)
+    tech = plan.tech_doc(answers, analysis, record, rationale, measured, catalog, reason)
+    task = plan.task_doc(answers, catalog)
+    errors = [*schema_errors(req, "requirements", file="requirements.md"),
+              *schema_errors(tech, "tech", file="tech.md"), *schema_errors(task, "task", file="task.md")]
+    for error in errors:
+        print(f"planner: {error}", file=sys.stderr)
+    return {"requirements.md": documents.requirements_md(req), "tech.md": documents.tech_md(tech, req["sla"]),
+            "task.md": documents.task_md(task)}
+
+
+def write(project: Path, texts: dict[str, str], force: bool) -> list[str]:
+    written = []
+    for name, text in texts.items():
+        path = project / name
+        if path.exists() and not force:
+            print(f"planner: kept the existing {name} (project-owned; --force rewrites it)")
+            continue
+        tmp = path.with_suffix(".md.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+        written.append(name)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--answers", type=Path, default=Path(".copier-answers.yml"), help="copier's answers file")
+    parser.add_argument("--project", type=Path, default=Path("."), help="the generated project's folder")
+    parser.add_argument("--force", action="store_true", help="rewrite documents that already exist")
+    parser.add_argument("--no-input", action="store_true", help="never ask: record clarifications unanswered")
+    args = parser.parse_args(argv)
+    project = args.project.resolve()
+    if not args.force and all((project / name).exists() for name in DOCUMENTS):
+        print("planner: requirements.md, tech.md and task.md exist; kept them (--force rewrites)")
+        return 0
+    start = time.perf_counter()
+    try:
+        answers = read_answers(project / args.answers if not args.answers.is_absolute() else args.answers)
+        interactive = not args.no_input and sys.stdin.isatty() and sys.stdout.isatty()
+        texts = build_documents(answers, project, interactive=interactive)
+    except HephaestusError as err:
+        print(f"planner: error: {err}", file=sys.stderr)
+        return 1
+    written = write(project, texts, args.force)
+    print(f"planner: wrote {', '.join(written) or 'nothing'} in {time.perf_counter() - start:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""One exception hierarchy for everything Hephaestus rejects, with messages a user can act on.
+
+A `GateError` names the file, the field path inside it, the bad value, what was expected and a
+hint, like a jsonschema error. Validators *yield* them so that a run reports every problem at
+once; code that must stop raises one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+class HephaestusError(Exception):
+    """Base of every error Hephaestus raises on purpose."""
+
+
+class DependencyError(HephaestusError):
+    """A Python package the step needs is not importable; the message says what to install."""
+
+    def __init__(self, package: str, purpose: str, install: str):
+        self.package, self.purpose, self.install = package, purpose, install
+        super().__init__(f"{purpose} needs the Python package '{package}': {install}")
+
+
+class PlannerError(HephaestusError):
+    """The LLM planner could not produce a valid plan (the offline planner is used instead)."""
+
+    def __init__(self, message: str, attempts: int):
+        self.attempts = attempts
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class GateError(HephaestusError):
+    """One failed check: where (file, path), what (value), and what would pass (expected, hint)."""
+
+    file: str
+    path: str
+    value: Any
+    expected: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        value = repr(self.value)
+        if len(value) > 80:
+            value = value[:77] + "..."
+        hint = f" (hint: {self.hint})" if self.hint else ""
+        return f"{self.file}: {self.path or '<root>'}: {value} is invalid: expected {self.expected}{hint}"
