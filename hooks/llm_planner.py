@@ -106,6 +106,7 @@ def plan_with_llm(requirement: str, catalog: dict[str, Any], family: str, model:
         import litellm
     except ImportError as err:
         raise DependencyError("litellm", f"the LLM planner ({model})", "pip install litellm") from err
+    litellm.suppress_debug_info = True  # no "Give Feedback" banners in the hook's output
     messages = messages_for(requirement, catalog, family)
     failures: list[str] = []
     for attempt in range(1, retries + 2):
@@ -126,7 +127,7 @@ def plan_with_llm(requirement: str, catalog: dict[str, Any], family: str, model:
         failures.append(redact(errors[0])[:300])
         log(f"planner: attempt {attempt} rejected: {len(errors)} error(s), first: {redact(errors[0])[:200]}")
         messages = messages + [
-            {"role": "assistant", "content": content[:4000]},
+            {"role": "assistant", "content": content[:20000]},
             {"role": "user", "content": "Your reply was rejected:\n" + "\n".join(errors[:20])
              + "\nReply again with one corrected JSON object only."},
         ]

@@ -27,7 +27,24 @@ def isolated_user_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: p
     for var in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
         monkeypatch.setenv(var, "tests@hephaestus.invalid")
     for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "HEPHAESTUS_LLM_MODEL"):
-        monkeypatch.delenv(var, raising=False)
+        setenv(monkeypatch, var, None)
+
+
+def setenv(monkeypatch: pytest.MonkeyPatch, name: str, value: str | None) -> None:
+    """Set (None: unset) a variable for this process *and* for copier's tasks.
+
+    copier runs tasks with plumbum's `local.env`, a copy of os.environ taken at import time, so
+    os.environ alone does not reach them.
+    """
+    from plumbum import local
+
+    if value is None:
+        monkeypatch.delenv(name, raising=False)
+        if name in local.env:
+            monkeypatch.delitem(local.env, name)
+    else:
+        monkeypatch.setenv(name, value)
+        monkeypatch.setitem(local.env, name, value)
 
 
 def render(dst: Path, **data: Any) -> Path:

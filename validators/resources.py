@@ -19,6 +19,8 @@ Estimated (by `estimate`), with every constant below:
 
 from __future__ import annotations
 
+import importlib
+import os
 import statistics
 import sys
 import time
@@ -122,19 +124,26 @@ def measure_candidates(project: Path, package: str, models: list[str]) -> dict[s
     import torch
 
     src = str(project / "src")
-    if src not in sys.path:
-        sys.path.insert(0, src)
-    config = __import__(f"{package}.config", fromlist=["load_config"])
-    train = __import__(f"{package}.train", fromlist=["build"])
-    torch.manual_seed(0)
-    out = {}
-    for key in models:
-        cfg = config.load_config([f"model={key}"], config_dir=project / "configs")
-        datamodule, module = train.build(cfg)
-        x, _ = next(iter(datamodule.train_dataloader()))
-        measured = measure_model(module.model, x[:1])
-        measured["batch_size"] = int(cfg.data.batch_size)
-        measured["epochs"] = int(cfg.trainer.max_epochs)
-        measured["precision"] = str(cfg.trainer.precision)
-        out[key] = measured
-    return out
+    for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
+        del sys.modules[name]  # another project of the same name may have been measured before
+    sys.path.insert(0, src)
+    cwd = os.getcwd()
+    os.chdir(project)  # configs name data paths relative to the project
+    try:
+        config = importlib.import_module(f"{package}.config")
+        train = importlib.import_module(f"{package}.train")
+        torch.manual_seed(0)
+        out = {}
+        for key in models:
+            cfg = config.load_config([f"model={key}"], config_dir=project / "configs")
+            datamodule, module = train.build(cfg)
+            x, _ = next(iter(datamodule.train_dataloader()))
+            measured = measure_model(module.model, x[:1])
+            measured["batch_size"] = int(cfg.data.batch_size)
+            measured["epochs"] = int(cfg.trainer.max_epochs)
+            measured["precision"] = str(cfg.trainer.precision)
+            out[key] = measured
+        return out
+    finally:
+        os.chdir(cwd)
+        sys.path.remove(src)

@@ -1,0 +1,157 @@
+"""Planner benchmark: accuracy on the requirement tables, plan time, tech.md counts vs instantiated models.
+
+    PYTHONPATH=. python benchmarks/planner_bench.py            # prints Markdown tables for the README
+
+Accuracy is exact match per field (family, latency, throughput, accuracy, F1, error metric,
+budget, deadline, GPU, GPU memory, CPU-only, dataset size) on two tables: the one the planner was
+developed against (tests/data/planner_corpus.yaml) and a held-out one written independently and
+never used for tuning (benchmarks/planner_holdout.yaml).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from hooks.catalog import load_catalog  # noqa: E402
+from hooks.extract import language  # noqa: E402
+from hooks.offline_planner import analyse, reading  # noqa: E402
+
+FIELDS = ["family", "latency_ms", "throughput_per_s", "accuracy_pct", "f1_pct", "error_metric", "budget",
+          "deadline_days", "gpu", "gpu_memory_gb", "cpu_only", "dataset_size"]
+TABLES = {"development (tests/)": ROOT / "tests/data/planner_corpus.yaml",
+          "held-out (benchmarks/)": ROOT / "benchmarks/planner_holdout.yaml"}
+
+
+def normalise(value):
+    if isinstance(value, dict):
+        return {k: normalise(v) for k, v in value.items()}
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+def accuracy(path: Path, catalog: dict) -> dict:
+    cases = yaml.safe_load(path.read_text(encoding="utf-8"))
+    per_field = dict.fromkeys(FIELDS, 0)
+    exact, misses = 0, []
+    for case in cases:
+        expected = {f: case["expect"].get(f, False if f == "cpu_only" else None) for f in FIELDS}
+        expected["family"] = case["family"]
+        got = reading(case["text"], catalog)
+        wrong = [f for f in FIELDS if normalise(got[f]) != normalise(expected[f])]
+        for f in FIELDS:
+            per_field[f] += f not in wrong
+        exact += not wrong
+        misses += [f"{case['id']}.{f}: got {got[f]!r}, expected {expected[f]!r}" for f in wrong]
+    n = len(cases)
+    return {"cases": n, "zh": sum(language(c["text"]) == "zh" for c in cases), "family": per_field["family"] / n,
+            "fields": sum(per_field.values()) / (n * len(FIELDS)), "exact": exact / n, "misses": misses}
+
+
+def offline_time(cases: list[str], catalog: dict) -> dict:
+    times = []
+    for text in cases:
+        start = time.perf_counter()
+        analyse(text, catalog)
+        times.append((time.perf_counter() - start) * 1000)
+    return {"mean_ms": statistics.mean(times), "max_ms": max(times)}
+
+
+def llm_time(text: str, catalog: dict, runs: int) -> dict:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from llm_server import LLMServer, Reply
+
+    from hooks.llm_planner import plan_with_llm
+
+    family = reading(text, catalog)["family"]
+    reply = json.dumps({"analysis": analyse(text, catalog, family), "model": next(iter(catalog[family]["models"])),
+                        "choice_rationale": "benchmark"})
+    times = []
+    with LLMServer([Reply(reply)]) as server:
+        os.environ.update(OPENAI_API_KEY="sk-bench", OPENAI_API_BASE=server.url, OPENAI_BASE_URL=server.url)
+        plan_with_llm(text, catalog, family, "openai/bench", log=lambda _: None)  # import and first-call warm-up
+        for _ in range(runs):
+            start = time.perf_counter()
+            plan_with_llm(text, catalog, family, "openai/bench", log=lambda _: None)
+            times.append((time.perf_counter() - start) * 1000)
+    return {"mean_ms": statistics.mean(times), "max_ms": max(times)}
+
+
+COUNT = """
+import json, sys
+sys.path.insert(0, "src")
+from {pkg}.config import load_config
+from {pkg}.train import build
+print(json.dumps({{k: sum(p.numel() for p in build(load_config(["model=" + k]))[1].model.parameters()) for k in {models!r}}}))
+"""
+
+
+def param_check(catalog: dict) -> list[dict]:
+    import copier
+
+    from validators.frontmatter import split
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for family in catalog:
+            dst = Path(tmp) / family / "bench_project"
+            start = time.perf_counter()
+            copier.run_copy(str(ROOT), dst, data={"project_name": "bench_project", "task_family": family},
+                            defaults=True, unsafe=True, vcs_ref="HEAD", quiet=True)
+            copy_s = time.perf_counter() - start
+            tech = split((dst / "tech.md").read_text(encoding="utf-8"))[0]
+            models = list(catalog[family]["models"])
+            counted = json.loads(subprocess.run([sys.executable, "-c", COUNT.format(pkg="bench_project", models=models)],
+                                                cwd=dst, capture_output=True, text=True, check=True).stdout)
+            for c in tech["candidates"]:
+                rows.append({"family": family, "model": c["key"], "tech_md": c["params"], "instantiated": counted[c["key"]],
+                             "copy_s": copy_s})
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--llm-runs", type=int, default=10)
+    parser.add_argument("--skip-params", action="store_true", help="skip generating one project per family")
+    args = parser.parse_args()
+    catalog = load_catalog()
+    print("| table | cases (zh) | family | all fields | every field exact |\n|---|---:|---:|---:|---:|")
+    results = {}
+    for name, path in TABLES.items():
+        r = results[name] = accuracy(path, catalog)
+        print(f"| {name} | {r['cases']} ({r['zh']}) | {r['family']:.1%} | {r['fields']:.1%} | {r['exact']:.1%} |")
+    for name, r in results.items():
+        for miss in r["misses"]:
+            print(f"  miss [{name}] {miss}")
+    texts = [c["text"] for p in TABLES.values() for c in yaml.safe_load(p.read_text(encoding="utf-8"))]
+    off, llm = offline_time(texts, catalog), llm_time(texts[0], catalog, args.llm_runs)
+    print(f"\n| plan time | mean (ms) | max (ms) |\n|---|---:|---:|\n| offline planner, {len(texts)} texts | "
+          f"{off['mean_ms']:.2f} | {off['max_ms']:.2f} |\n| litellm -> local server, {args.llm_runs} runs | "
+          f"{llm['mean_ms']:.1f} | {llm['max_ms']:.1f} |")
+    if not args.skip_params:
+        rows = param_check(catalog)
+        print("\n| family | model | tech.md params | instantiated | match |\n|---|---|---:|---:|---|")
+        for r in rows:
+            print(f"| {r['family']} | {r['model']} | {r['tech_md']:,} | {r['instantiated']:,} | "
+                  f"{'yes' if r['tech_md'] == r['instantiated'] else 'NO'} |")
+        copies = sorted({r["family"]: r["copy_s"] for r in rows}.values())
+        print(f"\ncopier copy with the planner hook: {min(copies):.1f}-{max(copies):.1f} s per project")
+        if any(r["tech_md"] != r["instantiated"] for r in rows):
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
