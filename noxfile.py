@@ -2,7 +2,7 @@
 
     nox -s demo      # generate a demo project from a sample requirement (offline planner) and run its train_smoke
     nox -s tests     # unit tests, then end-to-end tests (generate projects, run their own nox sessions)
-    nox -s bench     # benchmarks/bench.py: copy, setup (uv vs pip), train_smoke, Lightning vs plain loop
+    nox -s bench     # bench.py (copy, setup uv vs pip, train_smoke, Lightning vs plain) and planner_bench.py
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Run the benchmarks and print the README table (args: see benchmarks/bench.py --help)."""
+    """Run the benchmarks and print the README tables (args go to benchmarks/bench.py; see its --help)."""
     install_framework(session)
     session.run("python", "benchmarks/bench.py", *session.posargs, env={"PYTHONPATH": os.fspath(ROOT)})
+    session.run("python", "benchmarks/planner_bench.py", env={"PYTHONPATH": os.fspath(ROOT)})
