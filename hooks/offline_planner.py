@@ -77,12 +77,12 @@ def choose_model(family: str, found: Extraction, catalog: dict[str, Any]) -> tup
                        f"sub-{TIGHT_LATENCY_MS:.0f} ms constraint rules it out")
     reasons = []
     if size is None or size < LARGE_DATA:
-        reasons.append("the data is small or unstated" if size is None or size < LARGE_DATA else "")
+        reasons.append("the data is small or unstated")
     if found.cpu_only:
         reasons.append("training is restricted to a CPU")
     if latency is not None and latency < TIGHT_LATENCY_MS:
         reasons.append(f"the latency bound is {latency:g} ms")
-    return small, "the smaller model is the better first choice: " + "; ".join(r for r in reasons if r)
+    return small, "the smaller model is the better first choice: " + "; ".join(reasons)
 
 
 def infer_accelerator(text: str, found: Extraction) -> str:

@@ -69,7 +69,7 @@ def test_tech_md_estimates_follow_the_documented_formulas(project):
 
 def test_task_md_lists_checkable_tasks(project):
     tasks = front(project, "task.md")["tasks"]
-    assert [t["id"] for t in tasks] == [f"T{i}" for i in range(1, 10)]
+    assert [t["id"] for t in tasks] == [f"T{i}" for i in range(1, 9)]
     for t in tasks:
         for check in t["checks"]:
             if check["kind"] == "file_exists":

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from validators.frontmatter import join, split
+
 from .conftest import FAMILIES, render
 
 pytestmark = pytest.mark.e2e
@@ -102,3 +104,41 @@ def test_ddp_on_two_cpu_processes(tmp_path_factory):
     assert ddp["global_step"] == math.ceil(math.ceil(train_rows / 2) / 64)  # DistributedSampler halves the epoch
     assert single["global_step"] == math.ceil(train_rows / 512)
     assert Path(ddp["best_checkpoint"]).is_file()
+
+
+MINI_SAMPLES = {"image_classification": 600, "text_classification": 600, "tabular_classification": 569,
+                "tabular_regression": 442, "time_series_forecasting": 2284}
+
+
+def test_every_stage_gate_passes_in_the_project_venv(smoked):
+    """B1 and B2 sessions, then the review and every gate (A1-A5, B1, B2) with the project's own validators."""
+    family, root = smoked
+    run([sys.executable, "-m", "nox", "-s", "rules", "--", "--inherit"], root)
+    out = run([sys.executable, "-m", "nox", "-s", "env_check", "review", "validate"], root)
+    assert "stages A B1 B2: all gates pass" in out.stdout + out.stderr
+    env = split((root / "env_check_report.md").read_text(encoding="utf-8"))[0]
+    assert env["gpu"] == "none" and env["torch"]["version"] == "2.13.0+cpu" and env["python_version"].startswith("3.11.")
+    mini = split((root / "mini_dataset.md").read_text(encoding="utf-8"))[0]
+    assert mini["samples"] == MINI_SAMPLES[family]
+    for figure in ("logs/figures/mini_samples.png", "logs/figures/mini_distribution.png"):
+        assert (root / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", figure
+    assert (root / "CLAUDE.inherited.md").is_file() and not (root / "CLAUDE.local.md").exists()
+
+
+def test_a_missing_env_report_field_is_reported_exactly(tmp_path_factory):
+    root = smoke("tabular_regression", tmp_path_factory)
+    if not (root / "env_check_report.md").exists():
+        run([sys.executable, "-m", "nox", "-s", "env_check"], root)
+    path = root / "env_check_report.md"
+    original = path.read_text(encoding="utf-8")
+    data, body = split(original)
+    data.pop("python_version")
+    path.write_text(join(data, body), encoding="utf-8")
+    try:
+        result = subprocess.run([venv_python(root), "-m", "validators", "check", "--stages", "B2"], cwd=root,
+                                capture_output=True, text=True, timeout=TIMEOUT)
+    finally:
+        path.write_text(original, encoding="utf-8")
+    assert (result.returncode, result.stdout) == (1, (
+        "env_check_report.md: python_version: missing: expected 'python_version' to be present (hint: add the missing key)\n"
+        "1 error(s) in stages B2\n"))

@@ -85,7 +85,7 @@ def test_schema_invalid_then_good(llm_env):
         plan = run(server, llm_env(server))
     assert plan["attempts"] == 2
     feedback = server.requests[1]["messages"][-1]["content"].splitlines()
-    assert feedback[1] == ("reply: analysis.items[0].score: 1.5 is invalid: expected 1.5 is greater than the maximum of 1 "
+    assert feedback[1] == ("reply: analysis.items[0].score: 1.5 is invalid: expected at most 1 "
                            "(hint: scores lie in 0..1 (see hooks/scoring.py for the rules))")
     assert server.requests[1]["messages"][-2] == {"role": "assistant", "content": json.dumps(bad)}
 

@@ -140,8 +140,8 @@ def test_schema_errors_name_file_path_value_and_hint():
         "requirements.md: surprise: True is invalid: expected no key 'surprise' here (allowed: schema_version, project, "
         "language, requirement, planner, family, problem_statements, goals, sla, constraints, compatibility, items) "
         "(hint: remove the key or fix its spelling: the schema is closed)",
-        "requirements.md: items[0].score: 1.5 is invalid: expected 1.5 is greater than the maximum of 1 "
+        "requirements.md: items[0].score: 1.5 is invalid: expected at most 1 "
         "(hint: scores lie in 0..1 (see hooks/scoring.py for the rules))",
-        "requirements.md: items[3].clarification: None is invalid: expected None is not of type 'object' "
+        "requirements.md: items[3].clarification: missing: expected a value of type object "
         "(hint: use the documented type)",
     ]

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from .conftest import FAMILY_MODELS, render
+from .conftest import FAMILY_MODELS, TEMPLATE, render
 
 COMMON_FILES = {
     ".copier-answers.yml", ".gitignore", "README.md", "noxfile.py", "pyproject.toml",
@@ -26,6 +26,12 @@ COMMON_FILES = {
     "src/demo_project/data/__init__.py", "src/demo_project/data/common.py",
     "src/demo_project/models/__init__.py", "src/demo_project/models/module.py",
     "src/demo_project/models/components/__init__.py",
+    "PROJECT_BUILD_LOG.md", "REVIEW_REPORT.md", "venv.md", "scripts/explore_mini.ipynb", "CLAUDE.md",
+    "specs/VENV_CONFIG.md", "specs/DEBUG_CODE.md", "specs/DOCKER_CONFIG.md", "specs/OMEGACONF_GUIDE.md",
+    "specs/ML_ARCHITECTURE_GUIDE.md",
+} | {  # the validators package travels into every project (template/validators links to ../validators)
+    f"validators/{p.relative_to(TEMPLATE / 'validators').as_posix()}" for p in (TEMPLATE / "validators").rglob("*")
+    if p.is_file() and "__pycache__" not in p.parts
 }
 FAMILY_FILES = {
     "image_classification": {"src/demo_project/data/image.py", "data/mini/split.csv",

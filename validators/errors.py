@@ -42,8 +42,10 @@ class GateError(HephaestusError):
     hint: str = ""
 
     def __str__(self) -> str:
+        hint = f" (hint: {self.hint})" if self.hint else ""
+        if self.value is None:  # something missing: there is no bad value to show
+            return f"{self.file}: {self.path or '<root>'}: missing: expected {self.expected}{hint}"
         value = repr(self.value)
         if len(value) > 80:
             value = value[:77] + "..."
-        hint = f" (hint: {self.hint})" if self.hint else ""
         return f"{self.file}: {self.path or '<root>'}: {value} is invalid: expected {self.expected}{hint}"

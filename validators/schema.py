@@ -27,6 +27,18 @@ HINTS = {
 }
 
 
+def expectation(validator: str, value: Any, message: str) -> str:
+    """What would pass, in words, for the common JSON Schema keywords."""
+    words = {
+        "type": lambda v: f"a value of type {' or '.join(v) if isinstance(v, list) else v}",
+        "maximum": lambda v: f"at most {v}", "minimum": lambda v: f"at least {v}",
+        "exclusiveMinimum": lambda v: f"more than {v}", "const": lambda v: repr(v),
+        "enum": lambda v: "one of " + ", ".join(map(repr, v)), "pattern": lambda v: f"text matching {v}",
+        "minItems": lambda v: f"at least {v} item(s)", "minLength": lambda v: "non-empty text" if v == 1 else f"at least {v} characters",
+    }
+    return words[validator](value) if validator in words else message
+
+
 @cache
 def load_schema(name: str) -> dict[str, Any]:
     """The schema `validators/schemas/<name>.schema.json`."""
@@ -61,12 +73,13 @@ def schema_errors(instance: Any, name: str, *, file: str) -> Iterator[GateError]
                                     expected=f"no key '{key}' here (allowed: {', '.join(allowed)})",
                                     hint=HINTS["additionalProperties"])
                 continue
-            expected = leaf.message
-            if leaf.validator == "required":
-                expected = leaf.message.replace(" is a required property", " to be present")
+            expected, path = expectation(leaf.validator, leaf.validator_value, leaf.message), list(leaf.absolute_path)
+            if leaf.validator == "required":  # point at the missing key itself
+                missing = leaf.message.split("'")[1] if "'" in leaf.message else ""
+                expected, path = f"'{missing}' to be present", [*path, missing]
             yield GateError(
                 file=file,
-                path=json_path(leaf.absolute_path),
+                path=json_path(path),
                 value=leaf.instance if leaf.validator != "required" else None,
                 expected=expected,
                 hint=leaf.schema.get("description", "") or HINTS.get(str(leaf.validator), ""),

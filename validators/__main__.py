@@ -1,0 +1,107 @@
+"""Command line of the validators (run from a generated project's root, usually through nox).
+
+    python -m validators check [--stages A B1 B2]    # every gate error, then exit 1 if any
+    python -m validators build-log                   # A3: PROJECT_BUILD_LOG.md
+    python -m validators review                      # A4: REVIEW_REPORT.md
+    python -m validators rules [--inherit]           # B1: CLAUDE.local.md or CLAUDE.inherited.md
+    python -m validators env-check --env debug-cpu   # B2: env_check_report.md, mini_dataset.md, the notebook
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import GateError, HephaestusError
+from .project import Project
+
+
+def ask_rules(rules: list[tuple[str, str]]) -> list[tuple[str, str | None]]:
+    import questionary
+
+    out = []
+    for title, text in rules:
+        new = questionary.text(f"{title}: {text}\n  new wording (Enter keeps it):").unsafe_ask()
+        out.append((title, new.strip() or None))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m validators", description=__doc__.splitlines()[0])
+    parser.add_argument("--project", type=Path, default=Path("."), help="the generated project's root")
+    parser.add_argument("--exit-zero", action="store_true", help="report, but exit 0 (copier hooks: never abort a copy)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check", help="run the stage gates and print every error")
+    check.add_argument("--stages", nargs="+", default=["A"], help="A, B, or single stages like A2 B1 (default: A)")
+    sub.add_parser("build-log", help="write PROJECT_BUILD_LOG.md (stage A3)")
+    sub.add_parser("review", help="write REVIEW_REPORT.md (stage A4)")
+    rules = sub.add_parser("rules", help="decide on CLAUDE.md's rules (stage B1)")
+    rules.add_argument("--inherit", action="store_true", help="accept the rules as they are, without questions (CI)")
+    env = sub.add_parser("env-check", help="write env_check_report.md and mini_dataset.md, run the notebook (B2)")
+    env.add_argument("--env", choices=["debug-cpu", "debug-gpu"], required=True)
+    args = parser.parse_args(argv)
+    code = command(args)
+    return 0 if args.exit_zero else code
+
+
+def command(args: argparse.Namespace) -> int:
+    project = Project(args.project.resolve())
+    try:
+        if args.command == "check":
+            from .runner import run
+
+            errors = run(project, args.stages)
+            for error in errors:
+                print(error)
+            print(f"{len(errors)} error(s) in stages {' '.join(args.stages)}" if errors else f"stages {' '.join(args.stages)}: all gates pass")
+            return 1 if errors else 0
+        if args.command == "build-log":
+            from .build_log import write
+
+            log = write(project)
+            failed = [e["task"] for e in log["entries"] if e["result"] != "done"]
+            print(f"PROJECT_BUILD_LOG.md: {len(log['entries'])} tasks, failed: {', '.join(failed) or 'none'}")
+            return 1 if failed else 0
+        if args.command == "review":
+            from .review import write
+
+            report = write(project)
+            for item in report["items"]:
+                print(f"{'pass' if item['passed'] else 'FAIL'}  {item['title']}")
+                if not item["passed"]:
+                    print("      " + "\n      ".join(item["evidence"]))
+            return 0 if report["passed"] else 1
+        if args.command == "rules":
+            from .stage_b import claude_rules, decide_rules
+
+            source = project.read("CLAUDE.md") or ""
+            for n, (title, text) in enumerate(claude_rules(source), 1):
+                print(f"{n:2d}. {title}: {text}")
+            interactive = not args.inherit and sys.stdin.isatty()
+            choice = "inherit"
+            if interactive:
+                import questionary
+
+                choice = questionary.select("Customise these rules or inherit them?", choices=["inherit", "customise"]).unsafe_ask()
+            written = decide_rules(project, inherit=choice == "inherit", ask=ask_rules if choice == "customise" else None)
+            print(f"wrote {written}")
+            return 0
+        if args.command == "env-check":
+            from .notebook import execute
+            from .stage_b import write_env_report, write_mini_report
+
+            report = write_env_report(project, args.env)
+            mini = write_mini_report(project)
+            figures = execute(project)
+            print(f"env_check_report.md: Python {report['python_version']}, torch {report['torch']['version']}, GPU {report['gpu']}")
+            print(f"mini_dataset.md: {mini['samples']} samples; notebook figures: {', '.join(figures)}")
+            return 0
+    except (GateError, HephaestusError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
