@@ -104,7 +104,7 @@ def test_planner_inference_becomes_the_copier_defaults(tmp_path):
 def test_hooks_run_on_copy_only():
     config = (TEMPLATE / "copier.yml").read_text(encoding="utf-8").split("\n---\n")[0]
     tasks = yaml.safe_load(config)["_tasks"]
-    assert [t["when"] for t in tasks] == ["{{ _copier_operation == 'copy' }}"] * 2
+    assert [t["when"] for t in tasks] == ["{{ _copier_operation == 'copy' }}"] * 3
     assert all("requirement" not in t["command"] for t in tasks)  # never interpolated into a shell
 
 

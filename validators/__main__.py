@@ -3,6 +3,7 @@
     python -m validators check [--stages A B1 B2]    # every gate error, then exit 1 if any
     python -m validators build-log                   # A3: PROJECT_BUILD_LOG.md
     python -m validators review                      # A4: REVIEW_REPORT.md
+    python -m validators reports                     # A3 then A4 in one process (checks run once)
     python -m validators rules [--inherit]           # B1: CLAUDE.local.md or CLAUDE.inherited.md
     python -m validators env-check --env debug-cpu   # B2: env_check_report.md, mini_dataset.md, the notebook
 """
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--stages", nargs="+", default=["A"], help="A, B, or single stages like A2 B1 (default: A)")
     sub.add_parser("build-log", help="write PROJECT_BUILD_LOG.md (stage A3)")
     sub.add_parser("review", help="write REVIEW_REPORT.md (stage A4)")
+    sub.add_parser("reports", help="build-log then review, each task check run once")
     rules = sub.add_parser("rules", help="decide on CLAUDE.md's rules (stage B1)")
     rules.add_argument("--inherit", action="store_true", help="accept the rules as they are, without questions (CI)")
     env = sub.add_parser("env-check", help="write env_check_report.md and mini_dataset.md, run the notebook (B2)")
@@ -56,14 +58,15 @@ def command(args: argparse.Namespace) -> int:
                 print(error)
             print(f"{len(errors)} error(s) in stages {' '.join(args.stages)}" if errors else f"stages {' '.join(args.stages)}: all gates pass")
             return 1 if errors else 0
-        if args.command == "build-log":
+        if args.command in ("build-log", "reports"):
             from .build_log import write
 
             log = write(project)
             failed = [e["task"] for e in log["entries"] if e["result"] != "done"]
             print(f"PROJECT_BUILD_LOG.md: {len(log['entries'])} tasks, failed: {', '.join(failed) or 'none'}")
-            return 1 if failed else 0
-        if args.command == "review":
+            if args.command == "build-log":
+                return 1 if failed else 0
+        if args.command in ("review", "reports"):
             from .review import write
 
             report = write(project)

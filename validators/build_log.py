@@ -74,8 +74,24 @@ print(json.dumps(results))
 """
 
 
-def run_checks(project: Project, checks: list[dict[str, str]]) -> list[tuple[bool, str]]:
-    """run_check for many checks; `imports` and `config_loads` share one interpreter (one torch import)."""
+def run_checks(project: Project, checks: list[dict[str, str]], *, reuse: bool = False) -> list[tuple[bool, str]]:
+    """run_check for many checks; `imports` and `config_loads` share one interpreter (one torch import).
+
+    With `reuse`, a check already run by this process (same project, kind and target) is not run
+    again: `python -m validators reports` writes the build log and then reviews it moments later.
+    """
+    key = lambda c: (str(project.root), c["kind"], c["target"])  # noqa: E731
+    if reuse and all(key(c) in _VERDICTS for c in checks):
+        return [_VERDICTS[key(c)] for c in checks]
+    verdicts = _run_checks(project, checks)
+    _VERDICTS.update((key(c), v) for c, v in zip(checks, verdicts, strict=True))
+    return verdicts
+
+
+_VERDICTS: dict[tuple[str, str, str], tuple[bool, str]] = {}
+
+
+def _run_checks(project: Project, checks: list[dict[str, str]]) -> list[tuple[bool, str]]:
     batched = [c for c in checks if c["kind"] in ("imports", "config_loads")]
     results: dict[int, tuple[bool, str]] = {}
     if batched:
@@ -122,8 +138,10 @@ def write(project: Project) -> dict[str, Any]:
     return log
 
 
-def rule_build_log(project: Project) -> Iterator[GateError]:
-    """Every task of task.md has an entry marked done whose evidence a fresh check confirms."""
+def rule_build_log(project: Project, *, reuse: bool = False) -> Iterator[GateError]:
+    """Every task of task.md has an entry marked done whose evidence a fresh check confirms.
+
+    `reuse`: accept this process's own verdicts from `build()` (see `run_checks`)."""
     log, errors = project.front(FILE)
     tasks, task_errors = project.front("task.md")
     if log is None or tasks is None:
@@ -135,7 +153,7 @@ def rule_build_log(project: Project) -> Iterator[GateError]:
         return
     entries = {e["task"]: (i, e) for i, e in enumerate(log["entries"])}
     every = [check for task in tasks["tasks"] for check in task["checks"]]
-    verdicts = dict(zip(map(id, every), run_checks(project, every), strict=True))
+    verdicts = dict(zip(map(id, every), run_checks(project, every, reuse=reuse), strict=True))
     for task in tasks["tasks"]:
         if task["id"] not in entries:
             yield GateError(FILE, f"entries.{task['id']}", None, f"an entry for task {task['id']} of task.md",
