@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any
 
 from .frontmatter import join
@@ -84,7 +84,7 @@ def write(project: Project, variant: str | None = None, run: Runner = run_comman
     variant = variant or str(project.answers.get("accelerator", "cpu"))
     facts = probe(run)
     gaps = missing(facts, variant)
-    data = {"stage": "C1", "variant": variant, "checked_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    data = {"stage": "C1", "variant": variant, "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **facts, "passed": not any(g["required"] for g in gaps), "missing": gaps}
     rows = [f"| engine | {facts['docker_version'] or 'missing'} |", f"| client | {facts['docker_client_version'] or 'missing'} |",
             f"| compose | {facts['compose_version'] or 'missing'} ({facts['compose_command'] or '-'}) |",
