@@ -29,6 +29,10 @@ COMMON_FILES = {
     "PROJECT_BUILD_LOG.md", "REVIEW_REPORT.md", "venv.md", "scripts/explore_mini.ipynb", "CLAUDE.md",
     "specs/VENV_CONFIG.md", "specs/DEBUG_CODE.md", "specs/DOCKER_CONFIG.md", "specs/OMEGACONF_GUIDE.md",
     "specs/ML_ARCHITECTURE_GUIDE.md",
+    "scripts/serve.py", "tests/test_serve.py", ".dockerignore",
+    *(f"deploy/docker/{name}" for name in ("Dockerfile.cpu", "Dockerfile.gpu", "docker-compose.yml", "requirements.txt")),
+    *(f"src/demo_project/serve/{name}.py" for name in ("__init__", "app", "inputs", "limits", "metrics", "settings")),
+    *(f"src/demo_project/serve/static/{name}" for name in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png", "LICENSE", "README.md")),
 } | {  # the validators package travels into every project (template/validators links to ../validators)
     f"validators/{p.relative_to(TEMPLATE / 'validators').as_posix()}" for p in (TEMPLATE / "validators").rglob("*")
     if p.is_file() and "__pycache__" not in p.parts

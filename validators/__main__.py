@@ -6,6 +6,7 @@
     python -m validators reports                     # A3 then A4 in one process (checks run once)
     python -m validators rules [--inherit]           # B1: CLAUDE.local.md or CLAUDE.inherited.md
     python -m validators env-check --env debug-cpu   # B2: env_check_report.md, mini_dataset.md, the notebook
+    python -m validators docker-env [--variant gpu]  # C1: docker_env_report.md (engine, compose, GPU passthrough)
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     rules.add_argument("--inherit", action="store_true", help="accept the rules as they are, without questions (CI)")
     env = sub.add_parser("env-check", help="write env_check_report.md and mini_dataset.md, run the notebook (B2)")
     env.add_argument("--env", choices=["debug-cpu", "debug-gpu"], required=True)
+    docker_env = sub.add_parser("docker-env", help="write docker_env_report.md: engine, compose, GPU passthrough (C1)")
+    docker_env.add_argument("--variant", choices=["cpu", "gpu"], help="the image to check for (default: the accelerator answer)")
     args = parser.parse_args(argv)
     code = command(args)
     return 0 if args.exit_zero else code
@@ -100,6 +103,15 @@ def command(args: argparse.Namespace) -> int:
             print(f"env_check_report.md: Python {report['python_version']}, torch {report['torch']['version']}, GPU {report['gpu']}")
             print(f"mini_dataset.md: {mini['samples']} samples; notebook figures: {', '.join(figures)}")
             return 0
+        if args.command == "docker-env":
+            from .docker_env import REPORT, write
+
+            data = write(project, args.variant)
+            print(f"{REPORT}: engine {data['docker_version'] or 'missing'}, compose {data['compose_version'] or 'missing'}, "
+                  f"GPU passthrough {'yes' if data['gpu_passthrough'] else 'no'}: {'pass' if data['passed'] else 'FAIL'}")
+            for gap in data["missing"]:
+                print(f"  {'required' if gap['required'] else 'optional'}: {gap['item']}: {gap['problem']}. Install: {gap['install']}")
+            return 0 if data["passed"] else 1
     except (GateError, HephaestusError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

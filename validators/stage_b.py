@@ -27,6 +27,11 @@ RULE_LINE = re.compile(r"^(\d+)\. \*\*(.+?)\*\*: (.+)$")
 DECISIONS = {"customised": "CLAUDE.local.md", "inherited": "CLAUDE.inherited.md"}
 
 
+
+def canonical(name: str) -> str:
+    """PEP 503 name: `prometheus_client` and `Prometheus-Client` are the same distribution."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
 def claude_rules(text: str) -> list[tuple[str, str]]:
     """(title, rule) for each numbered line under '## Rules' of CLAUDE.md."""
     section = text.split("## Rules", 1)[-1].split("\n## ", 1)[0]
@@ -81,7 +86,7 @@ def env_report(project: Project, env: str) -> dict[str, Any]:
     gpus = [{"name": torch.cuda.get_device_name(i),
              "memory_gb": round(torch.cuda.get_device_properties(i).total_memory / 1e9, 1)}
             for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else "none"
-    packages = {d.metadata["Name"].lower(): d.version for d in importlib.metadata.distributions()}
+    packages = {canonical(d.metadata["Name"]): d.version for d in importlib.metadata.distributions()}
     return {"schema_version": 1, "environment": env, "python_version": platform.python_version(),
             "packages_installed": dict(sorted(packages.items())),
             "torch": {"version": str(torch.__version__), "cuda_available": torch.cuda.is_available(),
@@ -117,9 +122,9 @@ def rule_env_check(project: Project) -> Iterator[GateError]:
     for line in (project.read(ENVIRONMENTS[doc["environment"]]) or "").splitlines():
         m = PIN.match(line.strip())
         if m and (not m.group(3) or "linux" in m.group(3) and "!=" not in m.group(3)):
-            got = doc["packages_installed"].get(m.group(1).lower())
+            got = doc["packages_installed"].get(canonical(m.group(1)))
             if got != m.group(2):
-                yield GateError("env_check_report.md", f"packages_installed.{m.group(1).lower()}", got,
+                yield GateError("env_check_report.md", f"packages_installed.{canonical(m.group(1))}", got,
                                 f"{m.group(2)} (pinned in {ENVIRONMENTS[doc['environment']]})", "rebuild: nox -s setup")
 
 
