@@ -5,6 +5,7 @@
     python -m validators review                      # A4: REVIEW_REPORT.md
     python -m validators rules [--inherit]           # B1: CLAUDE.local.md or CLAUDE.inherited.md
     python -m validators env-check --env debug-cpu   # B2: env_check_report.md, mini_dataset.md, the notebook
+    python -m validators after-update [--stages A]   # after `copier update`: conflicts, ownership, then the gates
 """
 
 from __future__ import annotations
@@ -34,12 +35,16 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="run the stage gates and print every error")
     check.add_argument("--stages", nargs="+", default=["A"], help="A, B, or single stages like A2 B1 (default: A)")
-    sub.add_parser("build-log", help="write PROJECT_BUILD_LOG.md (stage A3)")
-    sub.add_parser("review", help="write REVIEW_REPORT.md (stage A4)")
+    log = sub.add_parser("build-log", help="write PROJECT_BUILD_LOG.md (stage A3)")
+    review = sub.add_parser("review", help="write REVIEW_REPORT.md (stage A4)")
+    for report in (log, review):  # copier's copy tasks: `copier recopy` keeps the project-owned reports
+        report.add_argument("--if-missing", action="store_true", help="keep the report if it exists")
     rules = sub.add_parser("rules", help="decide on CLAUDE.md's rules (stage B1)")
     rules.add_argument("--inherit", action="store_true", help="accept the rules as they are, without questions (CI)")
     env = sub.add_parser("env-check", help="write env_check_report.md and mini_dataset.md, run the notebook (B2)")
     env.add_argument("--env", choices=["debug-cpu", "debug-gpu"], required=True)
+    after = sub.add_parser("after-update", help="after `copier update`: list conflicts with next steps, then run the gates")
+    after.add_argument("--stages", nargs="+", default=["A"], help="stages to check when no conflict is left (default: A)")
     args = parser.parse_args(argv)
     code = command(args)
     return 0 if args.exit_zero else code
@@ -56,6 +61,15 @@ def command(args: argparse.Namespace) -> int:
                 print(error)
             print(f"{len(errors)} error(s) in stages {' '.join(args.stages)}" if errors else f"stages {' '.join(args.stages)}: all gates pass")
             return 1 if errors else 0
+        if args.command in ("build-log", "review") and args.if_missing:
+            name = "PROJECT_BUILD_LOG.md" if args.command == "build-log" else "REVIEW_REPORT.md"
+            if (project.root / name).exists():
+                print(f"kept the existing {name} (project-owned; `nox -s review` rewrites it)")
+                return 0
+        if args.command == "after-update":
+            from .update import after_update
+
+            return after_update(project, args.stages)
         if args.command == "build-log":
             from .build_log import write
 
