@@ -74,8 +74,8 @@ def rule_no_conflicts(project: Project) -> Iterator[GateError]:
         rel = path.relative_to(root).as_posix()
         if rel.endswith(".rej"):
             target = rel[: -len(".rej")]
-            yield GateError(rel, "", f"rejected hunks for {target}", "no .rej files left by `copier update`",
-                            f"apply its hunks to {target} by hand, then delete {rel}")
+            yield GateError(rel, "", f"hunks rejected for {target}", "no .rej files left by `copier update`",
+                            f"apply these hunks to {target} by hand, then delete {rel}")
             continue
         try:
             data = path.read_bytes()
