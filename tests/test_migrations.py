@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from packaging.version import Version
 
 from hooks import migrations, mini_data
 from hooks.migrations import RegistryError, Rename, load_registry, rename_key, select
 
+ROOT = Path(__file__).resolve().parent.parent
 RATE = Rename(Version("2.0.0"), "configs/trainer/*.yaml", "progress_refresh_rate", "progress_bar_refresh_rate",
               "Lightning's name")
 SCHEDULER = Rename(Version("1.1.0"), "configs/train.yaml", "optim.scheduler", "optim.lr_scheduler", "clearer")
 CPU = "devices: 1                       # processes\nprogress_refresh_rate: 10        # bar updates every n steps\n"
 
 
-def test_the_shipped_registry_is_valid():
-    assert all(isinstance(r, Rename) for r in load_registry())
+def test_the_shipped_registry_is_valid_and_not_ahead_of_the_release():
+    """Release step 3 (README: Releases): a rename's version is at most the version in pyproject.toml."""
+    release = Version(re.search(r'^version = "(.+)"$', (ROOT / "pyproject.toml").read_text(), re.M)[1])
+    ahead = [f"{r.old} -> {r.new} ({r.version})" for r in load_registry() if r.version > release]
+    assert ahead == [], f"set pyproject.toml's version to the release these renames ship in: {ahead}"
 
 
 def test_a_top_level_key_is_renamed_with_value_and_comment_column_kept():
