@@ -84,7 +84,7 @@ def env_report(project: Project, env: str) -> dict[str, Any]:
     packages = {d.metadata["Name"].lower(): d.version for d in importlib.metadata.distributions()}
     return {"schema_version": 1, "environment": env, "python_version": platform.python_version(),
             "packages_installed": dict(sorted(packages.items())),
-            "torch": {"version": torch.__version__, "cuda_available": torch.cuda.is_available(),
+            "torch": {"version": str(torch.__version__), "cuda_available": torch.cuda.is_available(),  # TorchVersion: yaml cannot dump it
                       "cuda_version": torch.version.cuda},
             "gpu": gpus, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
