@@ -2,12 +2,14 @@
 
 Run by copier on `copy` (see copier.yml `_tasks`); also usable by hand:
 
-    python hooks/mini_data.py --family image_classification --out data/mini
+    python hooks/mini_data.py --family image_classification --out data/mini [--force]
 
 Real data that ships inside an installed package is used where it exists (scikit-learn's digits,
 breast cancer and diabetes; statsmodels' Mauna Loa CO2). Text has no bundled corpus, so a small
 bilingual sentiment set is generated from phrase templates, and the data card says so.
 Nothing is downloaded. Every split is seeded, so the same family always gives the same files.
+The mini data is project-owned: an existing, non-empty data/mini/ is kept unless --force, so
+`copier recopy` (which runs the copy tasks again) never rewrites it.
 """
 
 from __future__ import annotations
@@ -200,7 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--family", required=True, choices=sorted(WRITERS))
     parser.add_argument("--out", type=Path, default=Path("data/mini"))
+    parser.add_argument("--force", action="store_true", help="rewrite an existing, non-empty --out folder")
     args = parser.parse_args(argv)
+    if not args.force and args.out.is_dir() and any(args.out.iterdir()):
+        print(f"kept the existing {args.out}/ (project-owned; --force rewrites it)")
+        return 0
     args.out.mkdir(parents=True, exist_ok=True)
     try:
         stats = WRITERS[args.family](args.out)

@@ -101,11 +101,12 @@ def test_planner_inference_becomes_the_copier_defaults(tmp_path):
     assert front(root, "tech.md")["hardware"]["name"] == "RTX 4090"
 
 
-def test_hooks_run_on_copy_only():
-    config = (TEMPLATE / "copier.yml").read_text(encoding="utf-8").split("\n---\n")[0]
-    tasks = yaml.safe_load(config)["_tasks"]
+def test_hooks_run_on_copy_only_and_migrations_after_the_merge():
+    config = yaml.safe_load((TEMPLATE / "copier.yml").read_text(encoding="utf-8").split("\n---\n")[0])
+    tasks, migrations = config["_tasks"], config["_migrations"]
     assert [t["when"] for t in tasks] == ["{{ _copier_operation == 'copy' }}"] * 3
-    assert all("requirement" not in t["command"] for t in tasks)  # never interpolated into a shell
+    assert [m["when"] for m in migrations] == ["{{ _stage == 'after' }}"] * 2
+    assert all("requirement" not in t["command"] for t in tasks + migrations)  # never interpolated into a shell
 
 
 def test_missing_litellm_is_one_clear_message(monkeypatch):

@@ -7,6 +7,7 @@
     python -m validators rules [--inherit]           # B1: CLAUDE.local.md or CLAUDE.inherited.md
     python -m validators env-check --env debug-cpu   # B2: env_check_report.md, mini_dataset.md, the notebook
     python -m validators docker-env [--variant gpu]  # C1: docker_env_report.md (engine, compose, GPU passthrough)
+    python -m validators after-update [--stages A]   # after `copier update`: conflicts, ownership, then the gates
 """
 
 from __future__ import annotations
@@ -36,15 +37,19 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="run the stage gates and print every error")
     check.add_argument("--stages", nargs="+", default=["A"], help="A, B, or single stages like A2 B1 (default: A)")
-    sub.add_parser("build-log", help="write PROJECT_BUILD_LOG.md (stage A3)")
-    sub.add_parser("review", help="write REVIEW_REPORT.md (stage A4)")
-    sub.add_parser("reports", help="build-log then review, each task check run once")
+    log = sub.add_parser("build-log", help="write PROJECT_BUILD_LOG.md (stage A3)")
+    review = sub.add_parser("review", help="write REVIEW_REPORT.md (stage A4)")
+    reports = sub.add_parser("reports", help="build-log then review, each task check run once")
+    for report in (log, review, reports):  # copier's copy tasks: `copier recopy` keeps the project-owned reports
+        report.add_argument("--if-missing", action="store_true", help="keep the report(s) if they exist")
     rules = sub.add_parser("rules", help="decide on CLAUDE.md's rules (stage B1)")
     rules.add_argument("--inherit", action="store_true", help="accept the rules as they are, without questions (CI)")
     env = sub.add_parser("env-check", help="write env_check_report.md and mini_dataset.md, run the notebook (B2)")
     env.add_argument("--env", choices=["debug-cpu", "debug-gpu"], required=True)
     docker_env = sub.add_parser("docker-env", help="write docker_env_report.md: engine, compose, GPU passthrough (C1)")
     docker_env.add_argument("--variant", choices=["cpu", "gpu"], help="the image to check for (default: the accelerator answer)")
+    after = sub.add_parser("after-update", help="after `copier update`: list conflicts with next steps, then run the gates")
+    after.add_argument("--stages", nargs="+", default=["A"], help="stages to check when no conflict is left (default: A)")
     args = parser.parse_args(argv)
     code = command(args)
     return 0 if args.exit_zero else code
@@ -61,6 +66,16 @@ def command(args: argparse.Namespace) -> int:
                 print(error)
             print(f"{len(errors)} error(s) in stages {' '.join(args.stages)}" if errors else f"stages {' '.join(args.stages)}: all gates pass")
             return 1 if errors else 0
+        if args.command in ("build-log", "review", "reports") and args.if_missing:
+            names = {"build-log": ["PROJECT_BUILD_LOG.md"], "review": ["REVIEW_REPORT.md"],
+                     "reports": ["PROJECT_BUILD_LOG.md", "REVIEW_REPORT.md"]}[args.command]
+            if all((project.root / name).exists() for name in names):
+                print(f"kept the existing {' and '.join(names)} (project-owned; `nox -s review` rewrites them)")
+                return 0
+        if args.command == "after-update":
+            from .update import after_update
+
+            return after_update(project, args.stages)
         if args.command in ("build-log", "reports"):
             from .build_log import write
 

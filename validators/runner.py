@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 
-from . import build_log, documents, notebook, review, stage_b, static, venv_spec
+from . import build_log, documents, notebook, review, stage_b, static, update, venv_spec
 from .errors import GateError
 from .project import Project
 
@@ -16,7 +16,8 @@ STAGES: dict[str, list[Rule]] = {
     "A1": [documents.rule_requirements],
     "A2": [documents.rule_tech, documents.rule_tech_params],
     "A3": [documents.rule_task, build_log.rule_build_log],
-    "A4": [review.rule_review_report, review.ruff, static.rule_readme, static.rule_imports, static.rule_config_keys],
+    "A4": [review.rule_review_report, review.ruff, static.rule_readme, static.rule_imports, static.rule_config_keys,
+           update.rule_no_conflicts],
     "A5": [venv_spec.rule_venv_md, venv_spec.rule_requirement_files, venv_spec.rule_spec_copies],
     "B1": [stage_b.rule_rules_decision],
     "B2": [stage_b.rule_env_check, stage_b.rule_mini_dataset, notebook.rule_notebook],
