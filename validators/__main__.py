@@ -5,6 +5,7 @@
     python -m validators review                      # A4: REVIEW_REPORT.md
     python -m validators rules [--inherit]           # B1: CLAUDE.local.md or CLAUDE.inherited.md
     python -m validators env-check --env debug-cpu   # B2: env_check_report.md, mini_dataset.md, the notebook
+    python -m validators bugfix [--attempts 4]       # B3: the fix loop around the 1-epoch run; bugfix_report.md
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     rules.add_argument("--inherit", action="store_true", help="accept the rules as they are, without questions (CI)")
     env = sub.add_parser("env-check", help="write env_check_report.md and mini_dataset.md, run the notebook (B2)")
     env.add_argument("--env", choices=["debug-cpu", "debug-gpu"], required=True)
+    fix = sub.add_parser("bugfix", help="run the 1-epoch validation and fix what fails (stage B3)")
+    fix.add_argument("--attempts", type=int, default=4, help="fixes tried at most (default 4)")
+    fix.add_argument("--timeout", type=float, default=900, help="seconds per training or test run (default 900)")
+    fix.add_argument("--python", default=sys.executable, help="interpreter that trains (default: this one)")
+    fix.add_argument("overrides", nargs="*", help="extra key=value overrides for the run (e.g. logger=csv)")
     args = parser.parse_args(argv)
     code = command(args)
     return 0 if args.exit_zero else code
@@ -97,10 +103,31 @@ def command(args: argparse.Namespace) -> int:
             print(f"env_check_report.md: Python {report['python_version']}, torch {report['torch']['version']}, GPU {report['gpu']}")
             print(f"mini_dataset.md: {mini['samples']} samples; notebook figures: {', '.join(figures)}")
             return 0
+        if args.command == "bugfix":
+            return bugfix_command(project, args)
     except (GateError, HephaestusError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 2
+
+
+def bugfix_command(project: Project, args: argparse.Namespace) -> int:
+    """Run the loop, write bugfix_report.md; exit 1 while a critical error is unfixed."""
+    from .bugfix import bugfix
+    from .bugfix_report import unfixed, write
+    from .llm import require_litellm, resolve_model
+
+    model = resolve_model(project.answers.get("llm_model"))
+    if model:  # fail before any run when the configured LLM cannot be reached through litellm
+        require_litellm(f"the bugfix loop's LLM path ({model})", "pip install litellm into the project venv, "
+                        "or set llm_model to 'offline' in .copier-answers.yml and unset HEPHAESTUS_LLM_MODEL")
+    data = bugfix(project.root, args.python, attempts=args.attempts, overrides=tuple(args.overrides),
+                  run_timeout=args.timeout, test_timeout=args.timeout, llm_model=model)
+    write(project, data, args.python)
+    left = unfixed(data)
+    print(f"bugfix_report.md: {data['result']}; {len(data['attempts'])} attempt(s); "
+          f"critical errors unfixed: {', '.join(i['id'] + ' ' + i['error'] for i in left) or 'none'}")
+    return 1 if left else 0
 
 
 if __name__ == "__main__":
