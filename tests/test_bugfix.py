@@ -123,7 +123,7 @@ def llm_env(monkeypatch, server: LLMServer) -> None:
 def test_llm_diff_fixes_an_unknown_error(project, python, monkeypatch):
     code_bug(project)
     old = (project / MODULE).read_text().splitlines(keepends=True)
-    new = [line.replace(*CODE_BUG) for line in old]
+    new = [line.replace(CODE_BUG[1], CODE_BUG[0]) for line in old]  # the diff that undoes the bug
     diff = "".join(difflib.unified_diff(old, new, f"a/{MODULE}", f"b/{MODULE}"))
     with LLMServer([Reply(content=f"The target must stay integer:\n```diff\n{diff}```\n")]) as server:
         llm_env(monkeypatch, server)

@@ -6,6 +6,7 @@
     python -m validators rules [--inherit]           # B1: CLAUDE.local.md or CLAUDE.inherited.md
     python -m validators env-check --env debug-cpu   # B2: env_check_report.md, mini_dataset.md, the notebook
     python -m validators bugfix [--attempts 4]       # B3: the fix loop around the 1-epoch run; bugfix_report.md
+    python -m validators guidance                    # B4: full_train_guidance.md and scripts/launch_*.sh
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     fix.add_argument("--timeout", type=float, default=900, help="seconds per training or test run (default 900)")
     fix.add_argument("--python", default=sys.executable, help="interpreter that trains (default: this one)")
     fix.add_argument("overrides", nargs="*", help="extra key=value overrides for the run (e.g. logger=csv)")
+    sub.add_parser("guidance", help="write full_train_guidance.md and the launch scripts (stage B4)")
     args = parser.parse_args(argv)
     code = command(args)
     return 0 if args.exit_zero else code
@@ -102,6 +104,15 @@ def command(args: argparse.Namespace) -> int:
             figures = execute(project)
             print(f"env_check_report.md: Python {report['python_version']}, torch {report['torch']['version']}, GPU {report['gpu']}")
             print(f"mini_dataset.md: {mini['samples']} samples; notebook figures: {', '.join(figures)}")
+            return 0
+        if args.command == "guidance":
+            from .guidance import write as write_guidance
+
+            data = write_guidance(project)
+            b = data["batch_size"]
+            print(f"full_train_guidance.md: batch {b['min']}-{b['max']} (recommended {b['recommended']}), "
+                  f"{data['estimates']['train_memory_gb']} GB, {data['estimates']['train_hours']} h on {data['hardware']['name']}; "
+                  f"scripts: {', '.join(data['distributed']['scripts'].values())}")
             return 0
         if args.command == "bugfix":
             return bugfix_command(project, args)

@@ -87,7 +87,7 @@ def detect_config_key(f: Failure) -> Found | None:
     m = _search(r"^error: (?P<file>\S*configs/\S+\.yaml): (?P<key>[\w.]+): is not a known key \(hint: did you mean '(?P<near>[\w.]+)'\?\)", f.output)
     if m:  # config.py names the file by its absolute path: keep the project-relative part
         return {"kind": "key", **m.groupdict(), "file": m["file"][m["file"].rfind("configs/"):]}
-    m = _search(r"^error: \S+: (?P<key>[\w.]+): '(?P<value>[^']*)' is not one of [^(]*\(hint: did you mean '(?P<near>[^']+)'\?\)", f.output)
+    m = _search(r"^error: .*?: (?P<key>[\w.]+): '(?P<value>[^']*)' is not one of [^(]*\(hint: did you mean '(?P<near>[^']+)'\?\)", f.output)
     if m:
         return {"kind": "value", **m.groupdict()}
     m = _search(r"^error: \S+: defaults\.(?P<group>\w+): '(?P<value>[^']*)' is not a file in configs/\w+/ \(hint: choose one of (?P<choices>[^)]*)\)", f.output)
