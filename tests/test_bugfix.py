@@ -155,3 +155,37 @@ def test_llm_diffs_outside_the_project_or_not_applying_are_rejected(project, pyt
     second = json.loads(server.requests[1]["messages"][1]["content"])
     assert second["previous_diffs_rejected_because"] == [reasons[0][2]]
     assert before.changed() == ["bugfix_report.md"] and not (project.parent / "escape.py").exists()
+
+
+def test_guidance_agrees_with_tech_md_and_checks_its_launch_scripts(project, python):
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    smoke = [python, "scripts/train.py", "--epochs", "1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
+             "trainer.limit_test_batches=1", "--summary", "logs/smoke_run.json"]
+    subprocess.run(smoke, cwd=project, env=env, check=True, capture_output=True, timeout=TIMEOUT)
+    done = subprocess.run([python, "-m", "validators", "guidance"], cwd=project, capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    doc = split((project / "full_train_guidance.md").read_text())[0]
+    tech = split((project / "tech.md").read_text())[0]
+    chosen = next(c for c in tech["candidates"] if c["key"] == tech["chosen"])
+    assert (doc["estimates"]["train_memory_gb"], doc["estimates"]["train_hours"]) == (chosen["train_memory_gb"], chosen["train_hours"])
+    assert doc["estimates"]["batch_size"] == tech["assumptions"]["batch_size"] == doc["batch_size"]["recommended"]
+    assert doc["measured"]["source"] == "logs/smoke_run.json" and doc["measured"]["step_time_s"] > 0
+    assert doc["batch_size"]["min"] <= doc["batch_size"]["recommended"] <= doc["batch_size"]["max"]
+    assert doc["estimates_at_max_batch"]["train_memory_gb"] <= tech["hardware"]["memory_gb"]
+    assert gate_b4(project, python) == "stages B4: all gates pass\n"
+    text = (project / "full_train_guidance.md").read_text()
+    (project / "full_train_guidance.md").write_text(text.replace(f"train_hours: {chosen['train_hours']}\n", "train_hours: 99.0\n", 1))
+    slurm, torchrun = project / "scripts/launch_slurm.sh", project / "scripts/launch_torchrun.sh"
+    slurm.write_text(slurm.read_text() + "if then\n")
+    torchrun.write_text(torchrun.read_text().replace("data=full ", "data=full trainer.max_epoch=3 ", 1))
+    errors = gate_b4(project, python).splitlines()
+    assert errors[0] == (f"full_train_guidance.md: estimates.train_hours: 99.0 is invalid: expected {chosen['train_hours']} "
+                         "as in tech.md (hint: regenerate it: nox -s guidance (after any change to tech.md))")
+    assert errors[1].startswith("scripts/launch_slurm.sh: <root>: ") and "expected a script that passes `bash -n`" in errors[1]
+    assert len(errors) == 5 and errors[4] == "3 error(s) in stages B4"
+    assert all("trainer.max_epoch: is not a known key (hint: did you mean 'trainer.max_epochs'?)" in e for e in errors[2:4])
+
+
+def gate_b4(root: Path, python: str) -> str:
+    return subprocess.run([python, "-m", "validators", "check", "--stages", "B4"], cwd=root, capture_output=True,
+                          text=True, timeout=TIMEOUT).stdout

@@ -62,6 +62,7 @@ DETECTED = {  # error text (as the run prints it) -> the rule that must claim it
     "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB": "out_of_memory",
     "RuntimeError: [enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you tried to allocate 1": "out_of_memory",
     "RuntimeError: DataLoader worker (pid 4242) is killed by signal: Bus error. It is possible that dataloader's workers are out of shared memory.": "dataloader_worker",
+    "RuntimeError: DataLoader worker (pid(s) 4242, 4243) exited unexpectedly": "dataloader_worker",
     "non-finite metric test/loss = nan": "nonfinite_loss",
     "error: data/mini/train.csv: data.num_classes is 3 but the training split has 2 classes ['a', 'b'] (hint: set data.num_classes=2)": "shape_mismatch",
     "RuntimeError: mat1 and mat2 shapes cannot be multiplied (64x30 and 10x128)": "shape_mismatch",
@@ -142,3 +143,24 @@ def test_missing_litellm_is_one_dependency_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "litellm", None)
     with pytest.raises(DependencyError, match=r"^the bugfix loop's LLM path \(openai/x\) needs the Python package 'litellm': pip install litellm$"):
         require_litellm("the bugfix loop's LLM path (openai/x)")
+
+
+def test_guidance_batch_ceiling_fits_the_gpu_and_quotes_tech_md(root):
+    from validators.frontmatter import join
+    from validators.guidance import plan
+    from validators.project import Project
+    from validators.resources import GPU_TABLE, estimate
+
+    hw = {"name": "T4", "source": "named in the requirement", **GPU_TABLE["T4"]}
+    cand = {"key": "big", "params": 1_000_000, "activations_per_sample": 10_000_000, "flops_per_sample": 5_000_000}
+    assumptions = {"batch_size": 512, "epochs": 10, "precision": "32-true", "utilisation": 0.3, "full_samples": 100_000,
+                   "samples_source": "catalog"}
+    cand.update(estimate(cand, hw, batch_size=512, epochs=10, samples=100_000))
+    tech = {"family": "image_classification", "chosen": "big", "hardware": hw, "assumptions": assumptions, "candidates": [cand]}
+    (root / "tech.md").write_text(join(tech, "# tech\n"))
+    data = plan(Project(root))
+    # (0.9 x 16 GB - 16 B x 1e6 - 0.5 GB) / (4 B x 1e7 per sample) = 347 -> 256, the power of two below
+    assert (data["batch_size"]["min"], data["batch_size"]["recommended"], data["batch_size"]["max"]) == (32, 256, 256)
+    assert data["estimates"]["train_memory_gb"] == cand["train_memory_gb"] == 20.996  # tech's batch 512 does not fit a T4
+    assert data["estimates_at_max_batch"]["train_memory_gb"] == 10.756
+    assert data["learning_rate"]["multi_node"] == 0.008 and data["measured"] == {"source": None}

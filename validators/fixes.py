@@ -163,7 +163,8 @@ def fix_oom(ctx: Context, found: Found) -> str | None:
 
 
 def detect_worker_crash(f: Failure) -> Found | None:
-    m = _search(r"DataLoader worker \(pid[^)]*\) (?:exited unexpectedly|is killed by signal[^.\n]*)|out of shared memory", f.output)
+    m = _search(r"DataLoader worker \(pid(?:\(s\))? [\d, ]+\) (?:exited unexpectedly|is killed by signal[^.\n]*)|"
+                r"out of shared memory", f.output)
     return {"message": m.group(0)} if m else None
 
 
