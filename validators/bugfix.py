@@ -224,6 +224,8 @@ def bugfix(root: Path, python: str, *, attempts: int = DEFAULT_ATTEMPTS, overrid
                 if new.error != run.error:
                     issue.update(status="fixed", fixed_by=record["n"])
                     issue = new_issue(issues, new)
+                else:  # a repeatable rule (halve the batch again) may claim the same error once more
+                    done.discard(record["source"])
                 run = new
                 kept_undo += ctx.undo
             else:
@@ -251,8 +253,10 @@ def bugfix(root: Path, python: str, *, attempts: int = DEFAULT_ATTEMPTS, overrid
                        "summary": text, "error": text, "status": "noted", "fixed_by": None})
     final = run.record()
     if run.passed and run.summary:
-        final.update(checkpoint=run.summary.get("best_checkpoint") or run.summary.get("last_checkpoint"),
-                     metrics=run.summary.get("metrics", {}))
+        checkpoint = Path(run.summary.get("best_checkpoint") or run.summary.get("last_checkpoint"))
+        if checkpoint.is_absolute() and checkpoint.is_relative_to(root.resolve()):
+            checkpoint = checkpoint.relative_to(root.resolve())  # the report stays valid when the project moves
+        final.update(checkpoint=checkpoint.as_posix(), metrics=run.summary.get("metrics", {}))
     return {
         "result": "passed" if run.passed and not records else ("fixed" if run.passed else "unfixed"),
         "stop_reason": stop_reason or None,
