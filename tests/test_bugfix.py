@@ -111,6 +111,7 @@ def test_fix_that_breaks_a_project_test_is_rolled_back(project, python):
     attempt = report["attempts"][0]
     assert (attempt["source"], attempt["outcome"], attempt["run"]["passed"]) == ("shape_mismatch", "rolled_back", True)
     assert attempt["tests"]["regressed"] == ["tests/test_classes.py::test_three_classes_are_configured"]
+    assert report["stop_reason"] == "the matching rules' fixes did not work (shape_mismatch) (no LLM configured)"
     assert before.changed() == ["bugfix_report.md"]
 
 

@@ -188,8 +188,10 @@ def bugfix(root: Path, python: str, *, attempts: int = DEFAULT_ATTEMPTS, overrid
         except (FixError, ValueError) as err:  # a fix that failed, or an LLM diff that was rejected
             record.update(outcome="rejected", reason=str(err))
         if record["source"] is None:
-            stop_reason = ("no catalog rule or LLM diff fixed it" if "llm" in done
-                           else "no rule matched" + ("" if llm_model else " (no LLM configured)"))
+            no_llm = "" if llm_model else " (no LLM configured)"
+            stop_reason = ("no catalog rule or LLM diff fixed it" if "llm" in done else
+                           f"the matching rules' fixes did not work ({', '.join(sorted(done))}){no_llm}" if done else
+                           f"no rule matched{no_llm}")
             log(f"bugfix: {stop_reason}: {run.error}")
             break
         record.update(files=checkpoint.changed(), diff=checkpoint.diff())
