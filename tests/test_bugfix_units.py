@@ -131,12 +131,14 @@ def test_tree_checkpoint_restores_edits_deletions_and_new_files(root):
     (root / "configs/train.yaml").write_text("broken: true\n")
     (root / "src/pkg/module.py").unlink()
     (root / "src/pkg/new.py").write_text("x = 1\n")
-    (root / "logs").mkdir()
-    (root / "logs/run.log").write_text("run outputs are not project files\n")
-    assert checkpoint.changed() == ["configs/train.yaml", "src/pkg/module.py", "src/pkg/new.py"]
+    (root / "configs/data/mini.yaml").write_text("batch_size: 1\n")  # a 'data' folder below the root is code
+    for rel in ("logs/run.log", "data/mini/train.csv", "checkpoints/last.ckpt"):  # run outputs and data are not
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("x\n")
+    assert checkpoint.changed() == ["configs/data/mini.yaml", "configs/train.yaml", "src/pkg/module.py", "src/pkg/new.py"]
     assert "+broken: true" in checkpoint.diff()
     checkpoint.restore()
-    assert checkpoint.changed() == [] and (root / "logs/run.log").exists()
+    assert checkpoint.changed() == [] and (root / "logs/run.log").exists() and (root / "data/mini/train.csv").exists()
 
 
 def test_missing_litellm_is_one_dependency_error(monkeypatch):

@@ -16,8 +16,9 @@ import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SKIP_DIRS = frozenset({".git", ".venvs", ".venv", ".nox", "logs", "checkpoints", "data", "wandb", "__pycache__",
-                       ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints", "lightning_logs", "node_modules"})
+SKIP_ANYWHERE = frozenset({".git", ".venvs", ".venv", ".nox", "__pycache__", ".pytest_cache", ".ruff_cache",
+                           ".ipynb_checkpoints", "node_modules"})
+SKIP_AT_ROOT = frozenset({"data", "logs", "checkpoints", "wandb", "lightning_logs", "outputs"})  # not configs/data/
 MAX_FILE_BYTES = 2_000_000  # larger files are data, not code
 
 
@@ -31,7 +32,7 @@ def project_files(root: Path) -> list[str]:
             if entry.is_symlink():
                 continue  # template/validators is a link in the framework; links are not edited
             if entry.is_dir():
-                if entry.name not in SKIP_DIRS:
+                if entry.name not in SKIP_ANYWHERE and not (folder == root and entry.name in SKIP_AT_ROOT):
                     stack.append(entry)
             elif entry.is_file() and entry.stat().st_size <= MAX_FILE_BYTES:
                 out.append(entry.relative_to(root).as_posix())
