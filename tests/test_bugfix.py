@@ -183,7 +183,7 @@ def test_guidance_agrees_with_tech_md_and_checks_its_launch_scripts(project, pyt
     assert errors[0] == (f"full_train_guidance.md: estimates.train_hours: 99.0 is invalid: expected {chosen['train_hours']} "
                          "as in tech.md (hint: regenerate it: nox -s guidance (after any change to tech.md))")
     assert errors[1].startswith("scripts/launch_slurm.sh: <root>: ") and "expected a script that passes `bash -n`" in errors[1]
-    assert len(errors) == 5 and errors[4] == "3 error(s) in stages B4"
+    assert len(errors) == 5 and errors[4] == "4 error(s) in stages B4"
     assert all("trainer.max_epoch: is not a known key (hint: did you mean 'trainer.max_epochs'?)" in e for e in errors[2:4])
 
 
