@@ -64,8 +64,10 @@ def test_a_changed_project_owned_file_is_reported(tmp_path):
 def test_the_copy_tasks_keep_existing_reports(tmp_path, capsys):
     (tmp_path / "PROJECT_BUILD_LOG.md").write_text("the researcher's log\n")
     (tmp_path / "REVIEW_REPORT.md").write_text("the researcher's review\n")
-    for command, name in (("build-log", "PROJECT_BUILD_LOG.md"), ("review", "REVIEW_REPORT.md")):
+    for command, kept in (("build-log", "PROJECT_BUILD_LOG.md (project-owned; `nox -s review` rewrites it)"),
+                          ("review", "REVIEW_REPORT.md (project-owned; `nox -s review` rewrites it)"),
+                          ("reports", "PROJECT_BUILD_LOG.md and REVIEW_REPORT.md (project-owned; `nox -s review` rewrites them)")):
         assert validators_main(["--project", str(tmp_path), command, "--if-missing"]) == 0
-        assert capsys.readouterr().out == f"kept the existing {name} (project-owned; `nox -s review` rewrites it)\n"
+        assert capsys.readouterr().out == f"kept the existing {kept}\n"
     assert (tmp_path / "PROJECT_BUILD_LOG.md").read_text() == "the researcher's log\n"
     assert (tmp_path / "REVIEW_REPORT.md").read_text() == "the researcher's review\n"

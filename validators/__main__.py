@@ -8,6 +8,8 @@
     python -m validators env-check --env debug-cpu   # B2: env_check_report.md, mini_dataset.md, the notebook
     python -m validators docker-env [--variant gpu]  # C1: docker_env_report.md (engine, compose, GPU passthrough)
     python -m validators after-update [--stages A]   # after `copier update`: conflicts, ownership, then the gates
+    python -m validators bugfix [--attempts 4]       # B3: the fix loop around the 1-epoch run; bugfix_report.md
+    python -m validators guidance                    # B4: full_train_guidance.md and scripts/launch_*.sh
 """
 
 from __future__ import annotations
@@ -50,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     docker_env.add_argument("--variant", choices=["cpu", "gpu"], help="the image to check for (default: the accelerator answer)")
     after = sub.add_parser("after-update", help="after `copier update`: list conflicts with next steps, then run the gates")
     after.add_argument("--stages", nargs="+", default=["A"], help="stages to check when no conflict is left (default: A)")
+    fix = sub.add_parser("bugfix", help="run the 1-epoch validation and fix what fails (stage B3)")
+    fix.add_argument("--attempts", type=int, default=4, help="fixes tried at most (default 4)")
+    fix.add_argument("--timeout", type=float, default=900, help="seconds per training or test run (default 900)")
+    fix.add_argument("--python", default=sys.executable, help="interpreter that trains (default: this one)")
+    fix.add_argument("overrides", nargs="*", help="extra key=value overrides for the run (e.g. logger=csv)")
+    sub.add_parser("guidance", help="write full_train_guidance.md and the launch scripts (stage B4)")
     args = parser.parse_args(argv)
     code = command(args)
     return 0 if args.exit_zero else code
@@ -70,7 +78,8 @@ def command(args: argparse.Namespace) -> int:
             names = {"build-log": ["PROJECT_BUILD_LOG.md"], "review": ["REVIEW_REPORT.md"],
                      "reports": ["PROJECT_BUILD_LOG.md", "REVIEW_REPORT.md"]}[args.command]
             if all((project.root / name).exists() for name in names):
-                print(f"kept the existing {' and '.join(names)} (project-owned; `nox -s review` rewrites them)")
+                print(f"kept the existing {' and '.join(names)} (project-owned; `nox -s review` rewrites "
+                      f"{'them' if len(names) > 1 else 'it'})")
                 return 0
         if args.command == "after-update":
             from .update import after_update
@@ -127,10 +136,40 @@ def command(args: argparse.Namespace) -> int:
             for gap in data["missing"]:
                 print(f"  {'required' if gap['required'] else 'optional'}: {gap['item']}: {gap['problem']}. Install: {gap['install']}")
             return 0 if data["passed"] else 1
+        if args.command == "guidance":
+            from .guidance import write as write_guidance
+
+            data = write_guidance(project)
+            b = data["batch_size"]
+            print(f"full_train_guidance.md: batch {b['min']}-{b['max']} (recommended {b['recommended']}), "
+                  f"{data['estimates']['train_memory_gb']} GB, {data['estimates']['train_hours']} h on {data['hardware']['name']}; "
+                  f"scripts: {', '.join(data['distributed']['scripts'].values())}")
+            return 0
+        if args.command == "bugfix":
+            return bugfix_command(project, args)
     except (GateError, HephaestusError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 2
+
+
+def bugfix_command(project: Project, args: argparse.Namespace) -> int:
+    """Run the loop, write bugfix_report.md; exit 1 while a critical error is unfixed."""
+    from .bugfix import bugfix
+    from .bugfix_report import unfixed, write
+    from .llm import require_litellm, resolve_model
+
+    model = resolve_model(project.answers.get("llm_model"))
+    if model:  # fail before any run when the configured LLM cannot be reached through litellm
+        require_litellm(f"the bugfix loop's LLM path ({model})", "pip install litellm into the project venv, "
+                        "or set llm_model to 'offline' in .copier-answers.yml and unset HEPHAESTUS_LLM_MODEL")
+    data = bugfix(project.root, args.python, attempts=args.attempts, overrides=tuple(args.overrides),
+                  run_timeout=args.timeout, test_timeout=args.timeout, llm_model=model)
+    write(project, data, args.python)
+    left = unfixed(data)
+    print(f"bugfix_report.md: {data['result']}; {len(data['attempts'])} attempt(s); "
+          f"critical errors unfixed: {', '.join(i['id'] + ' ' + i['error'] for i in left) or 'none'}")
+    return 1 if left else 0
 
 
 if __name__ == "__main__":

@@ -49,3 +49,7 @@ class GateError(HephaestusError):
         if len(value) > 80:
             value = value[:77] + "..."
         return f"{self.file}: {self.path or '<root>'}: {value} is invalid: expected {self.expected}{hint}"
+
+
+class PatchError(HephaestusError, ValueError):
+    """A diff (from an LLM) was rejected: not a diff, a path outside the project, or it does not apply."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 
-from . import build_log, documents, notebook, review, stage_b, static, update, venv_spec
+from . import bugfix_report, build_log, documents, guidance, notebook, review, stage_b, static, update, venv_spec
 from .errors import GateError
 from .project import Project
 
@@ -21,6 +21,8 @@ STAGES: dict[str, list[Rule]] = {
     "A5": [venv_spec.rule_venv_md, venv_spec.rule_requirement_files, venv_spec.rule_spec_copies],
     "B1": [stage_b.rule_rules_decision],
     "B2": [stage_b.rule_env_check, stage_b.rule_mini_dataset, notebook.rule_notebook],
+    "B3": [bugfix_report.rule_bugfix_report],
+    "B4": [guidance.rule_guidance],
 }
 
 

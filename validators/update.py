@@ -33,6 +33,9 @@ PROJECT_OWNED = (
     "PROJECT_BUILD_LOG.md", "REVIEW_REPORT.md",                       # A3-A4 reports
     "CLAUDE.local.md", "CLAUDE.inherited.md",                         # B1 rules decision
     "env_check_report.md", "mini_dataset.md",                         # B2 reports
+    "bugfix_report.md", "full_train_guidance.md",                     # B3-B4 reports
+    "scripts/launch_slurm.sh", "scripts/launch_torchrun.sh",          # B4 launch scripts (yours to edit)
+    "docker_env_report.md",                                           # C1 report
     "data/mini",                                                      # the mini dataset
 )
 # Folders a conflict cannot be in: git, venvs and caches anywhere; at the root, run outputs and data
