@@ -2,6 +2,7 @@
 
     nox -s demo      # generate a demo project from a sample requirement (offline planner) and run its train_smoke
     nox -s tests     # unit tests, then end-to-end tests (generate projects, run their own nox sessions)
+    nox -s corpus    # the whole bugfix fault corpus (tests runs one fault per fix mechanism)
     nox -s bench     # bench.py (copy, setup uv vs pip, train_smoke, Lightning vs plain) and planner_bench.py
 """
 
@@ -54,7 +55,14 @@ def tests(session: nox.Session) -> None:
     install_framework(session)
     session.run("ruff", "check", ".")
     session.run("pytest", "-m", "not e2e", *session.posargs)
-    session.run("pytest", "-m", "e2e", *session.posargs)
+    session.run("pytest", "-m", "e2e and not corpus", *session.posargs)
+
+
+@nox.session
+def corpus(session: nox.Session) -> None:
+    """The whole bugfix fault corpus (13 faults, about 30 min); `nox -s tests` runs one fault per fix mechanism."""
+    install_framework(session)
+    session.run("pytest", "-m", "corpus or e2e", "tests/test_bugfix.py", "-k", "corpus_fault", *session.posargs)
 
 
 @nox.session

@@ -28,7 +28,7 @@ from tests.bugfix_corpus import FAULTS  # noqa: E402
 
 def run_corpus(results: Path) -> int:
     env = {**os.environ, "HEPHAESTUS_BUGFIX_RESULTS": str(results)}
-    cmd = [sys.executable, "-m", "pytest", "-q", "-m", "e2e", "tests/test_bugfix.py", "-k", "corpus_fault"]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-m", "e2e or corpus", "tests/test_bugfix.py", "-k", "corpus_fault"]
     return subprocess.run(cmd, cwd=ROOT, env=env).returncode
 
 
