@@ -79,6 +79,8 @@ class TestRendered:
         root = rendered[family, model]
         for path in root.rglob("*"):
             assert "{{" not in path.name and "{%" not in path.name, path
+            if path.relative_to(root).parts[0] == "validators":
+                continue  # the linked package is copied as it is: its braces are Python (f-strings, docker --format)
             if path.suffix in {".py", ".yaml", ".yml", ".md", ".toml", ".txt", ".csv"}:
                 text = path.read_text(encoding="utf-8")
                 assert "{{" not in text and "{%" not in text, path
