@@ -206,8 +206,7 @@ def test_recopy_keeps_documents_reports_and_mini_data(project_v1, tmp_path, capf
     assert {p: p.stat().st_mtime_ns for p in (root / "data/mini").rglob("*")} == mtimes  # not even rewritten
     assert "kept the existing data/mini/ (project-owned; --force rewrites it)\n" in out
     assert "planner: requirements.md, tech.md and task.md exist; kept them (--force rewrites)\n" in out
-    assert "kept the existing PROJECT_BUILD_LOG.md (project-owned; `nox -s review` rewrites it)\n" in out
-    assert "kept the existing REVIEW_REPORT.md (project-owned; `nox -s review` rewrites it)\n" in out
+    assert "kept the existing PROJECT_BUILD_LOG.md and REVIEW_REPORT.md (project-owned; `nox -s review` rewrites them)\n" in out
     # recopy renders the template afresh: edits to template-owned files go, the researcher's own files stay
     assert USER_LOGGER not in (root / f"src/{PACKAGE}/train.py").read_text()
     assert (root / "configs/trainer/cluster.yaml").read_text() == CLUSTER_YAML
