@@ -115,12 +115,16 @@ class TestResult:
 
 
 def run_tests(root: Path, python: str, timeout: float = TEST_TIMEOUT_S) -> TestResult:
-    """The project's pytest suite; `failed` lists the failing test ids (or the collection error)."""
+    """The project's pytest suite; `failed` lists the failing and erroring test ids and modules.
+
+    A module that fails to import is reported and the other modules still run
+    (`--continue-on-collection-errors`), so one broken test file cannot hide a regression elsewhere.
+    """
     if not (root / "tests").is_dir():
         return TestResult(False, [], 0.0, None)
-    cmd = [python, "-m", "pytest", "-q", "-rf", "-p", "no:cacheprovider", "tests"]
+    cmd = [python, "-m", "pytest", "-q", "-rfE", "--continue-on-collection-errors", "-p", "no:cacheprovider", "tests"]
     code, out, seconds, timed_out = execute(cmd, root, timeout)
-    failed = sorted(set(re.findall(r"^FAILED (\S+)", out, re.MULTILINE)))
+    failed = sorted(set(re.findall(r"^(?:FAILED|ERROR) (\S+)", out, re.MULTILINE)))
     if timed_out:
         failed.append(f"<timeout after {timeout:.0f} s>")
     elif code not in (0, 1) and not failed:
