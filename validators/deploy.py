@@ -79,11 +79,10 @@ def wait_healthy(client: Any, container: str, timeout: float) -> None:
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         status, health, restarts = container_state(container)
-        if restarts > 0:
-            raise Fatal("health", f"the service exited at start-up and the container restarted {restarts} time(s) "
-                                  "before /health answered 200 (its log is below)")
-        if status in ("exited", "dead", "missing") or health == "unhealthy":
-            raise Fatal("health", f"the container is {status} (health check: {health}) before /health answered 200")
+        if restarts > 0 or status in ("exited", "restarting", "dead", "missing"):
+            raise Fatal("health", f"the container exited before /health answered 200 (status: {status}, restarts: {restarts})")
+        if health == "unhealthy":
+            raise Fatal("health", "the image's HEALTHCHECK marked the container unhealthy before /health answered 200")
         try:
             if client.get("/health", timeout=2).status_code == 200:
                 return
