@@ -36,6 +36,7 @@ PROJECT_OWNED = (
     "bugfix_report.md", "full_train_guidance.md",                     # B3-B4 reports
     "scripts/launch_slurm.sh", "scripts/launch_torchrun.sh",          # B4 launch scripts (yours to edit)
     "docker_env_report.md",                                           # C1 report
+    "container_env_check.log", "deploy_report.md", "deploy_latency.png",  # C2-C3 reports
     "data/mini",                                                      # the mini dataset
 )
 # Folders a conflict cannot be in: git, venvs and caches anywhere; at the root, run outputs and data
