@@ -23,7 +23,7 @@ from validators.frontmatter import join, split
 from .conftest import render
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
-SMOKE_TESTS = ["GET /health", "POST /predict", "POST /predict/batch (4 inputs)", "POST /predict, malformed body",
+SMOKE_TESTS = ["GET /health", "GET /openapi.json", "POST /predict", "POST /predict/batch (4 inputs)", "POST /predict, malformed body",
                "POST /predict/batch, 65 inputs", "GET /metrics"]
 
 
@@ -104,6 +104,7 @@ def test_deploy_serves_checks_and_measures_against_the_sla(project):
     report, _ = split((project / "deploy_report.md").read_text())
     assert (report["passed"], report["url"], report["image"], report["errors"]) == (True, f"http://127.0.0.1:{port}", "demo_project:cpu", 0)
     assert [t["test"] for t in report["smoke"] if t["passed"]] == SMOKE_TESTS
+    assert report["endpoints"] == {"/health": 200, "/openapi.json": 200, "/metrics": 200, "/docs": 200}
     assert report["docs"]["assets"] == ["/static/swagger-ui-bundle.js", "/static/swagger-ui.css"]
     if any(Path(d, "chromium").exists() for d in os.environ["PATH"].split(os.pathsep)):
         assert report["docs"]["browser"].startswith("chromium rendered "), report["docs"]["browser"]
