@@ -94,11 +94,11 @@ def prometheus_yml(job: str, target: str) -> str:
     """The scrape config, every key commented."""
     return f"""# Prometheus config for {job}, written by `python -m validators monitor` (stage C4) from requirements.md.
 # Re-run `nox -s monitor` rather than editing: the thresholds follow the SLA. Check: promtool check config prometheus.yml
-global:
+global:                       # defaults for every scrape job
   scrape_interval: 15s        # how often every target's /metrics is read
   evaluation_interval: 15s    # how often the alert rules are evaluated
 rule_files:                   # alert rules, relative to this file
-  - {ALERTS}
+  - {ALERTS}                  # written next to this file
 scrape_configs:               # one job: the inference service
   - job_name: {job}           # the `job` label the alert rules and the dashboard select on
     metrics_path: /metrics    # the service's Prometheus endpoint (src/<package>/serve/metrics.py)
