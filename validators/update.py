@@ -36,6 +36,7 @@ PROJECT_OWNED = (
     "bugfix_report.md", "full_train_guidance.md",                     # B3-B4 reports
     "scripts/launch_slurm.sh", "scripts/launch_torchrun.sh",          # B4 launch scripts (yours to edit)
     "docker_env_report.md",                                           # C1 report
+    "docker_running_report.md", "deploy/monitoring",                  # C4 report and monitoring config (nox -s monitor)
     "data/mini",                                                      # the mini dataset
 )
 # Folders a conflict cannot be in: git, venvs and caches anywhere; at the root, run outputs and data
