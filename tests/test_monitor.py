@@ -41,7 +41,7 @@ from validators.monitoring_config import (
     write_config,
 )
 from validators.project import Project
-from validators.requirements_status import END, START, rewrite, section
+from validators.requirements_status import END, START, quality, rewrite, section
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS_PY = ROOT / "template" / "src" / "{{ package_name }}" / "serve" / "metrics.py"
@@ -81,6 +81,23 @@ def test_histogram_quantile_edge_cases_follow_prometheus():
     assert histogram_quantile(0.5, [(0.01, 10.0), (0.025, 8.0), (0.05, 20.0), (float("inf"), 20.0)]) == pytest.approx(0.01)
 
 
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed (apt-get install prometheus)")
+def test_histogram_quantile_equals_prometheus_own_on_the_same_buckets(tmp_path):
+    """Prometheus evaluates histogram_quantile on these series (promtool test rules); its answers must equal ours, bit for bit."""
+    sets = {"a": BUCKETS, "b": [(0.1, 90.0), (float("inf"), 100.0)],
+            "c": [(0.001, 0.0), (0.005, 3.0), (0.025, 7.0), (0.25, 11.0), (float("inf"), 12.0)]}
+    series = [{"series": f'h_bucket{{set="{name}",le="{"+Inf" if le == float("inf") else le}"}}', "values": f"{count:g}"}
+              for name, buckets in sets.items() for le, count in buckets]
+    exprs = [{"expr": f'histogram_quantile({q}, h_bucket{{set="{name}"}})', "eval_time": "0m",
+              "exp_samples": [{"labels": f'{{set="{name}"}}', "value": histogram_quantile(q, buckets)}]}
+             for name, buckets in sets.items() for q in (0.1, 0.5, 0.9, 0.95, 0.99)]
+    spec = {"rule_files": [], "evaluation_interval": "1m",
+            "tests": [{"interval": "1m", "input_series": series, "promql_expr_test": exprs}]}
+    (tmp_path / "quantiles_test.yml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    done = subprocess.run(["promtool", "test", "rules", "quantiles_test.yml"], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 # --- drift -------------------------------------------------------------------------------------------------------
 
 def figures(p95: float | None, requests: int, errors: int) -> dict[str, dict[str, Any]]:
@@ -104,6 +121,20 @@ def test_drift_verdicts_met_not_met_not_stated_not_measured():
         "latency_p95": (None, None, "not stated"), "error_ratio": (None, 0.01, "not measured"),
         "throughput": (None, None, "not stated"), "model_loaded": (None, 1, "not measured")}
     assert verdicts(drift(figures(None, 0, 0), 1.0, SLA, None))["latency_p95"] == (None, 20.0, "not measured")
+    assert drift(figures(12.5, 200, 2), 1.0, SLA, None)[0]["source"] == (  # 20 ms lies in the p95's bucket (10, 25]
+        "/metrics histogram, 200 requests since start (estimate within [10.0, 25.0] ms; the SLA lies inside this "
+        "bucket, so the verdict rests on the interpolation)")
+
+
+def test_quality_compares_the_run_test_metrics_with_the_sla():
+    regression = {"test/loss": 0.6916, "test/mae": 0.6917}
+    assert quality({**SLA, "error_metric": {"name": "MAE", "value": 0.5}}, "logs/smoke_run.json", regression) == (
+        "not met", "accuracy: not logged by the run (it logged test/loss 0.6916, test/mae 0.6917); MAE 0.6917 (<= 0.5) "
+        "on the mini data after 1 epoch (logs/smoke_run.json)")
+    assert quality({**SLA, "accuracy_pct": None, "error_metric": {"name": "MAE", "value": 0.7}}, "logs/bugfix_run.json",
+                   regression) == ("met", "MAE 0.6917 (<= 0.7) on the mini data after 1 epoch (logs/bugfix_run.json)")
+    assert quality({**SLA, "accuracy_pct": None}, None, {}) == ("not stated", "-")
+    assert quality(SLA, None, {}) == ("not measured", "accuracy: no run summary (nox -s train_smoke)")
 
 
 # --- alert rules and config checks -------------------------------------------------------------------------------

@@ -57,8 +57,10 @@ def quality(sla: dict[str, Any], source: str | None, metrics: dict[str, Any]) ->
     for label, key, target, at_least, scale in wanted:
         unit = "%" if scale == 100 else ""
         if key not in metrics:
+            logged = ", ".join(f"{k} {v:g}" for k, v in sorted(metrics.items()))
             verdicts.append("not measured")
-            figures.append(f"{label}: not logged by the run" if source else f"{label}: no run summary (nox -s train_smoke)")
+            figures.append(f"{label}: not logged by the run (it logged {logged or 'nothing'})" if source
+                           else f"{label}: no run summary (nox -s train_smoke)")
             continue
         value = round(metrics[key] * scale, 4)
         ok = value >= target if at_least else value <= target
@@ -80,9 +82,10 @@ def hardware(constraints: dict[str, Any], device: str | None) -> tuple[str, str]
 
 
 def drift_status(check: dict[str, Any]) -> tuple[str, str]:
-    measured = "-" if check["measured"] is None else f"{check['measured']:g} {check['unit']}"
+    if check["measured"] is None:
+        return check["verdict"], check["source"]
     target = "" if check["target"] is None else f" ({'<=' if check['bound'] == 'at most' else '>='} {check['target']:g})"
-    return check["verdict"], f"{measured}{target}, {check['endpoint']}: {check['source']}"
+    return check["verdict"], f"{check['measured']:g} {check['unit']}{target}, {check['endpoint']}: {check['source']}"
 
 
 def statuses(root: Path, req: dict[str, Any], checks: list[dict[str, Any]], device: str | None) -> list[dict[str, Any]]:
