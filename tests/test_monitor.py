@@ -121,6 +121,8 @@ def test_drift_verdicts_met_not_met_not_stated_not_measured():
         "latency_p95": (None, None, "not stated"), "error_ratio": (None, 0.01, "not measured"),
         "throughput": (None, None, "not stated"), "model_loaded": (None, 1, "not measured")}
     assert verdicts(drift(figures(None, 0, 0), 1.0, SLA, None))["latency_p95"] == (None, 20.0, "not measured")
+    odd = drift(figures(None, 0, 0), 1.0, {**SLA, "throughput_per_s": 10}, {"throughput_per_s": {"mean": 12}})
+    assert verdicts(odd)["throughput"] == (None, 10, "not measured")  # only a number counts as a measurement
     assert drift(figures(12.5, 200, 2), 1.0, SLA, None)[0]["source"] == (  # 20 ms lies in the p95's bucket (10, 25]
         "/metrics histogram, 200 requests since start (estimate within [10.0, 25.0] ms; the SLA lies inside this "
         "bucket, so the verdict rests on the interpolation)")
@@ -362,8 +364,8 @@ def test_monitor_cli_scrapes_a_real_server_and_writes_the_exact_report(tmp_path,
                                   {"file": "grafana_dashboard.json", "tool": "static", "passed": True,
                                    "detail": "8 expression(s), all metrics exported"}],
                        "passed": True},
-        "rollback": {"script": "scripts/rollback.sh", "strategy": "blue-green by image tag: :cpu-previous is re-tagged :cpu "
-                     "and compose recreates the container; see specs/DOCKER_CONFIG.md"},
+        "rollback": {"script": "scripts/rollback.sh", "strategy": "blue-green by image tag: <project>:<variant>-previous is "
+                     "tagged <project>:<variant> again and compose recreates the container; see specs/DOCKER_CONFIG.md"},
         "requirements": [
             {"id": "R1", "name": "problem statement", "statement": "Classify digits fast.", "status": "not measured",
              "measured": "qualitative: judge the model's predictions by hand"},
@@ -409,6 +411,9 @@ def test_without_a_url_or_a_deploy_report_the_error_says_what_to_run(tmp_path, c
     make_project(tmp_path)
     with pytest.raises(HephaestusError, match=r"no service URL: deploy_report.md has no `url` \(run `nox -s deploy` first"):
         resolve_url(Project(tmp_path), None)
+    assert main(["--project", str(tmp_path), "monitor", "--url", "localhost:8000"]) == 1
+    assert capsys.readouterr().err == ("error: --url 'localhost:8000' is not an http(s) URL with a host, "
+                                       "e.g. http://127.0.0.1:8000\n")
     port = free_port()
     assert main(["--project", str(tmp_path), "monitor", "--url", f"http://127.0.0.1:{port}", "--timeout", "2"]) == 1
     err = capsys.readouterr().err

@@ -27,7 +27,16 @@ from urllib.parse import urlsplit
 
 from .errors import DependencyError, GateError, HephaestusError
 from .frontmatter import join
-from .monitoring_config import BATCH, ERROR_RATIO_MAX, LATENCY, LOADED, REQUESTS, validate_config, write_config
+from .monitoring_config import (
+    BATCH,
+    ERROR_RATIO_MAX,
+    LATENCY,
+    LOADED,
+    REQUESTS,
+    alert_rules,
+    validate_config,
+    write_config,
+)
 from .project import Project
 from .requirements_status import END, START, statuses, update_readme
 from .schema import schema_errors
@@ -158,6 +167,7 @@ def drift(figures: dict[str, dict[str, Any]], loaded: float | None, sla: dict[st
     total = sum(f["requests"] for f in figures.values())
     errors = sum(f["errors_5xx"] for f in figures.values())
     throughput = deploy.get("throughput_per_s") if deploy else None
+    throughput = throughput if isinstance(throughput, (int, float)) and not isinstance(throughput, bool) else None
     return [
         {"check": "latency_p95", "endpoint": "/predict", "measured": one["latency_ms"]["p95"], "target": target,
          "unit": "ms", "bound": "at most", "verdict": verdict(one["latency_ms"]["p95"], target, True),
@@ -174,11 +184,16 @@ def drift(figures: dict[str, dict[str, Any]], loaded: float | None, sla: dict[st
     ]
 
 
+def deploy_report(project: Project) -> dict[str, Any] | None:
+    """The front matter of the C3 report, None when there is none (or it does not parse)."""
+    return project.front(DEPLOY_REPORT)[0] if (project.root / DEPLOY_REPORT).is_file() else None
+
+
 def resolve_url(project: Project, url: str | None) -> str:
     """--url, else `url` of deploy_report.md's front matter; neither is an error that says what to do."""
     if url:
         return url.rstrip("/")
-    deploy, _ = project.front(DEPLOY_REPORT) if (project.root / DEPLOY_REPORT).is_file() else (None, [])
+    deploy = deploy_report(project)
     if deploy and deploy.get("url"):
         return str(deploy["url"]).rstrip("/")
     raise HephaestusError(f"no service URL: {DEPLOY_REPORT} has no `url` (run `nox -s deploy` first, which starts the "
@@ -216,11 +231,9 @@ def write(project: Project, url: str | None = None, timeout: float = 5.0, promto
     except ValueError:
         health = {}
     figures = endpoint_figures(families)
-    deploy, _ = project.front(DEPLOY_REPORT) if (project.root / DEPLOY_REPORT).is_file() else (None, [])
-    checks = drift(figures, sample(families, LOADED), req["sla"], deploy)
+    checks = drift(figures, sample(families, LOADED), req["sla"], deploy_report(project))
     files = write_config(project.root, req["project"], target, req["sla"])
     validation = validate_config(project.root, exported_names(families), promtool)
-    alerts = sum(1 for line in (project.root / files[1]).read_text(encoding="utf-8").splitlines() if line.startswith("  - alert: "))
     device = health.get("device") if isinstance(health, dict) else None
     items = statuses(project.root, req, checks, device)
     readme = update_readme(project.root, items)
@@ -228,9 +241,9 @@ def write(project: Project, url: str | None = None, timeout: float = 5.0, promto
             "passed": validation["passed"] and not any(c["verdict"] == "not met" for c in checks),
             "health": {"status_code": health_code, "device": device},
             "endpoints": figures, "batch_size_mean": batch_mean(families), "drift": checks,
-            "monitoring": {"files": files, "alerts": alerts, **validation},
-            "rollback": {"script": ROLLBACK_SCRIPT, "strategy": "blue-green by image tag: :cpu-previous is re-tagged :cpu and "
-                         "compose recreates the container; see specs/DOCKER_CONFIG.md"},
+            "monitoring": {"files": files, "alerts": len(alert_rules(req["project"], req["sla"])), **validation},
+            "rollback": {"script": ROLLBACK_SCRIPT, "strategy": "blue-green by image tag: <project>:<variant>-previous is "
+                         "tagged <project>:<variant> again and compose recreates the container; see specs/DOCKER_CONFIG.md"},
             "requirements": items, "readme_updated": readme}
     (project.root / REPORT).write_text(join(data, body(data)), encoding="utf-8")
     return data
