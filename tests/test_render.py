@@ -57,8 +57,9 @@ IMAGES_PER_CLASS = 60
 
 
 def project_files(root: Path) -> set[str]:
+    """Rendered files; bytecode caches left out (the copy hooks run Python, and CI lets it write __pycache__)."""
     return {p.relative_to(root).as_posix() for p in root.rglob("*")
-            if p.is_file() and not p.relative_to(root).as_posix().startswith("data/mini/images/")}
+            if p.is_file() and not p.relative_to(root).as_posix().startswith("data/mini/images/") and "__pycache__" not in p.parts}
 
 
 @pytest.fixture(scope="module")
