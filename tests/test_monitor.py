@@ -41,7 +41,7 @@ from validators.monitoring_config import (
     write_config,
 )
 from validators.project import Project
-from validators.requirements_status import END, START, quality, rewrite, section
+from validators.requirements_status import END, START, quality, update_readme
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS_PY = ROOT / "template" / "src" / "{{ package_name }}" / "serve" / "metrics.py"
@@ -222,23 +222,27 @@ ITEMS = [{"id": "R3", "name": "latency", "statement": "inference latency <= 20 m
          {"id": "R6", "name": "budget", "statement": "budget: not stated", "status": "not stated", "measured": "-"}]
 
 
-def test_readme_section_rewrite_is_idempotent_and_keeps_every_other_byte():
+def test_readme_section_rewrite_is_idempotent_and_keeps_every_other_byte(tmp_path):
     before, after = "# P\r\n\nintro  \n\n## Requirements status\n\n", "\n\n## Later\n\ntrailing\t\n"
-    text = before + START + "\nplaceholder\n" + END + after
-    once = rewrite(text, section(ITEMS))
+    readme = tmp_path / "README.md"
+    readme.write_bytes((before + START + "\nplaceholder\n" + END + after).encode())
+    assert update_readme(tmp_path, ITEMS) is True
+    once = readme.read_bytes().decode()
     assert once.startswith(before) and once.endswith(after)
-    assert rewrite(once, section(ITEMS)) == once
+    assert update_readme(tmp_path, ITEMS) is False and readme.read_bytes().decode() == once
     assert once[len(before):len(once) - len(after)] == (
-        f"{START}\nEach item of `requirements.md` against what was measured, written by `nox -s monitor` (stage C4; details "
-        "in `docker_running_report.md`): 1 met, 1 not stated.\n\n| id | item | requirement | status | measured |\n"
+        f"{START}\n\nEach item of `requirements.md` against what was measured, written by `nox -s monitor` (stage C4; "
+        "details in `docker_running_report.md`): 1 met, 1 not stated.\n\n| id | item | requirement | status | measured |\n"
         "|---|---|---|---|---|\n| R3 | latency | inference latency <= 20 ms per request | **met** | 12.5 ms (<= 20) |\n"
-        f"| R6 | budget | budget: not stated | **not stated** | - |\n{END}")
+        f"| R6 | budget | budget: not stated | **not stated** | - |\n\n{END}")
 
 
-def test_a_readme_without_markers_gets_the_section_appended_once():
-    once = rewrite("# P\n\ntext\n", section(ITEMS))
-    assert once.startswith("# P\n\ntext\n\n## Requirements status\n\n" + START) and once.endswith(END + "\n")
-    assert rewrite(once, section(ITEMS)) == once
+def test_a_readme_without_markers_gets_the_section_appended_once(tmp_path):
+    (tmp_path / "README.md").write_text("# P\n\ntext\n")
+    assert update_readme(tmp_path, ITEMS) is True
+    once = (tmp_path / "README.md").read_text()
+    assert once.startswith(f"# P\n\ntext\n\n{START}\n\nEach item") and once.endswith(END + "\n")
+    assert update_readme(tmp_path, ITEMS) is False
 
 
 # --- the CLI against a real HTTP server --------------------------------------------------------------------------
@@ -383,7 +387,7 @@ def test_monitor_cli_scrapes_a_real_server_and_writes_the_exact_report(tmp_path,
     assert "| /predict | 20 | 2 | 0.1 | 5 | 75 | 95 | [50.0, 100.0] |" in body
     assert "| latency_p95 | /predict | 75 | at most 20 ms | **not met** |" in body
     readme = (tmp_path / "README.md").read_text()
-    assert readme.startswith(f"# demo\n\n## Requirements status\n\n{START}\n") and readme.endswith(f"{END}\n\n## More\n")
+    assert readme.startswith(f"# demo\n\n## Requirements status\n\n{START}\n\nEach item") and readme.endswith(f"{END}\n\n## More\n")
     assert "| R4 | quality | accuracy >= 95% | **not met** | accuracy 11.1111% (>= 95%) on the mini data" in readme
     out = capsys.readouterr().out
     assert "     not met  latency_p95: measured 75.0, target 20.0 ms" in out

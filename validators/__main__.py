@@ -7,6 +7,7 @@
     python -m validators rules [--inherit]           # B1: CLAUDE.local.md or CLAUDE.inherited.md
     python -m validators env-check --env debug-cpu   # B2: env_check_report.md, mini_dataset.md, the notebook
     python -m validators docker-env [--variant gpu]  # C1: docker_env_report.md (engine, compose, GPU passthrough)
+    python -m validators docker-base | wheelhouse | docker-build | container-check | deploy   # C2-C3 (docker_cli.py)
     python -m validators monitor [--url URL]         # C4: scrape the service, spec drift, docker_running_report.md
     python -m validators after-update [--stages A]   # after `copier update`: conflicts, ownership, then the gates
     python -m validators bugfix [--attempts 4]       # B3: the fix loop around the 1-epoch run; bugfix_report.md
@@ -19,6 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import docker_cli
 from .errors import GateError, HephaestusError
 from .project import Project
 
@@ -62,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     fix.add_argument("--python", default=sys.executable, help="interpreter that trains (default: this one)")
     fix.add_argument("overrides", nargs="*", help="extra key=value overrides for the run (e.g. logger=csv)")
     sub.add_parser("guidance", help="write full_train_guidance.md and the launch scripts (stage B4)")
+    docker_cli.add_parsers(sub)
     args = parser.parse_args(argv)
     code = command(args)
     return 0 if args.exit_zero else code
@@ -153,6 +156,8 @@ def command(args: argparse.Namespace) -> int:
             return 0
         if args.command == "bugfix":
             return bugfix_command(project, args)
+        if args.command in docker_cli.COMMANDS:
+            return docker_cli.run(project, args)
     except (GateError, HephaestusError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -53,3 +53,11 @@ class GateError(HephaestusError):
 
 class PatchError(HephaestusError, ValueError):
     """A diff (from an LLM) was rejected: not a diff, a path outside the project, or it does not apply."""
+
+
+class DockerError(HephaestusError):
+    """A Docker stage (C2, C3) could not go on: what failed, what to do, and the tail of the tool's output."""
+
+    def __init__(self, problem: str, hint: str, output: str = ""):
+        self.problem, self.hint, self.output = problem, hint, output
+        super().__init__(f"{problem} (hint: {hint})")

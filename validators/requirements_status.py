@@ -9,8 +9,8 @@ logs/smoke_run.json: the mini data after one epoch, not the full training), `har
 the service reports on /health. An item whose requirement states no target is `not stated`; one that
 no stage measures (problem, goal, budget, deadline, data, software, deployment) is `not measured`.
 
-The section lies between START and END; rewriting it with the same inputs gives the same bytes, and
-every byte outside it is kept. A README without the markers gets the section appended.
+The section is README.md's `requirements-status` (readme.py: between its markers; rewriting it with the
+same inputs gives the same bytes, and every byte outside it is kept).
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from .guidance import RUN_SUMMARIES
+from .readme import markers, write_section
 
-START = "<!-- hephaestus:requirements-status:start -->"
-END = "<!-- hephaestus:requirements-status:end -->"
+SECTION = "requirements-status"
+START, END = markers(SECTION)
 README = "README.md"
 DRIFT_ITEMS = {"latency": "latency_p95", "throughput": "throughput"}
 UNMEASURED = {"problem statement": "qualitative: judge the model's predictions by hand",
@@ -118,24 +119,11 @@ def section(items: list[dict[str, Any]]) -> str:
     rows = [f"| {i['id']} | {cell(i['name'])} | {cell(i['statement'])} | **{i['status']}** | {cell(i['measured'])} |" for i in items]
     counts = {s: sum(1 for i in items if i["status"] == s) for s in ("met", "not met", "not measured", "not stated")}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-    return (f"{START}\nEach item of `requirements.md` against what was measured, written by `nox -s monitor` (stage C4; "
+    return (f"Each item of `requirements.md` against what was measured, written by `nox -s monitor` (stage C4; "
             f"details in `docker_running_report.md`): {summary}.\n\n| id | item | requirement | status | measured |\n"
-            "|---|---|---|---|---|\n" + "\n".join(rows) + f"\n{END}")
-
-
-def rewrite(text: str, new_section: str) -> str:
-    """`text` with the marked section replaced (appended under a heading when the markers are missing)."""
-    start, end = text.find(START), text.find(END)
-    if start < 0 or end < start:
-        return text.rstrip("\n") + "\n\n## Requirements status\n\n" + new_section + "\n"
-    return text[:start] + new_section + text[end + len(END):]
+            "|---|---|---|---|---|\n" + "\n".join(rows))
 
 
 def update_readme(root: Path, items: list[dict[str, Any]]) -> bool:
     """Rewrite README.md's section; True when the file changed."""
-    path = root / README
-    old = path.read_text(encoding="utf-8") if path.is_file() else ""
-    new = rewrite(old, section(items))
-    if new != old:
-        path.write_text(new, encoding="utf-8")
-    return new != old
+    return write_section(root / README, SECTION, section(items))
