@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from validators import deploy, docker_image
-from validators.docker_image import base_spec, build_command
+from validators import deploy, docker_env
+from validators.docker_env import build_command
+from validators.docker_image import base_spec
 from validators.errors import DockerError
 from validators.project import Project
 from validators.readme import replace_section
@@ -21,14 +22,14 @@ def test_buildx_is_used_when_the_client_has_it():
 
 
 def test_an_older_client_later_on_path_builds_with_its_builtin_buildkit(monkeypatch):
-    monkeypatch.setattr(docker_image, "docker_clients", lambda: ["/usr/local/bin/docker", "/usr/bin/docker"])
+    monkeypatch.setattr(docker_env, "docker_clients", lambda: ["/usr/local/bin/docker", "/usr/bin/docker"])
     table = {("/usr/local/bin/docker", "version", "--format", "{{.Client.Version}}"): (0, "28.2.2"),
              ("/usr/bin/docker", "version", "--format", "{{.Client.Version}}"): (0, "20.10.24+dfsg1")}
     assert build_command(runner(table)) == (["/usr/bin/docker", "build"], {"DOCKER_BUILDKIT": "1"})
 
 
 def test_a_new_client_without_buildx_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(docker_image, "docker_clients", lambda: ["/usr/local/bin/docker"])
+    monkeypatch.setattr(docker_env, "docker_clients", lambda: ["/usr/local/bin/docker"])
     table = {("/usr/local/bin/docker", "version", "--format", "{{.Client.Version}}"): (0, "28.2.2")}
     with pytest.raises(DockerError) as err:
         build_command(runner(table))

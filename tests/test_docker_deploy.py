@@ -80,7 +80,7 @@ def test_docker_build_is_offline_multi_stage_and_non_root(project):
     assert info["Config"]["Healthcheck"]["Test"][0] == "CMD"
     assert "/models/model.ckpt" in " ".join(info["Config"]["Env"])
     leftovers = docker("run", "--rm", "--network", "none", "--entrypoint", "sh", "demo_project:cpu", "-c",
-                       "ls -d /wheelhouse /tmp/requirements /root/.cache/pip 2>/dev/null; find / -xdev -name '*.whl' | head -3")
+                       "ls -d /wheelhouse /tmp/requirements /root/.cache/pip 2>/dev/null; find / -xdev -name '*.whl' -not -path '/usr/share/python-wheels/*' | head -3")
     assert leftovers == "", f"the runtime image holds build leftovers: {leftovers}"
 
 
@@ -111,6 +111,7 @@ def test_deploy_serves_checks_and_measures_against_the_sla(project):
     assert 0 < lat["p50"] <= lat["p95"] <= lat["p99"] and report["throughput_per_s"] > 0 and report["memory_mib"] > 0
     assert [(c["metric"], c["target"], c["verdict"]) for c in report["sla"]] == [
         ("latency p95 (ms)", 5000, "met"), ("throughput (requests/s)", 1, "met")]
+    assert (project / "deploy_latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     readme = (project / "README.md").read_text()
     assert f"Deployed demo_project:cpu at {report['deployed_at']} (http://127.0.0.1:{port}" in readme
     assert f"the service runs at http://127.0.0.1:{port}" in out
@@ -118,12 +119,14 @@ def test_deploy_serves_checks_and_measures_against_the_sla(project):
 
 
 def test_a_service_that_never_gets_healthy_is_stopped_with_an_error_report(project, tmp_path):
+    tmp_path.chmod(0o755)  # the container's user (UID 10001) reads the mounted folder as "other"
     bad = tmp_path / "last.ckpt"
     bad.write_bytes(b"not a checkpoint" * 100)
+    bad.chmod(0o644)
     result = nox(project, "-s", "deploy", "--", "--port", str(free_port()), "--checkpoint", str(bad), "--timeout", "90", check=False)
     assert result.returncode != 0
     assert re.search(r"error: deploy failed at health: the container exited before /health answered 200 \(status: \w+, "
-                     r"restarts: \d+\); the stack is stopped and docker_error_report_1\.md written", result.stderr), result.stderr
+                     r"restarts: \d+\); the stack is stopped and docker_error_report_1\.md written", result.stdout), result.stdout
     front, body = split((project / "docker_error_report_1.md").read_text())
     assert (front["step"], front["stopped"]) == ("health", True)
     assert "UnpicklingError" in body  # the container's own log explains it
@@ -132,6 +135,17 @@ def test_a_service_that_never_gets_healthy_is_stopped_with_an_error_report(proje
 
 def test_a_second_failure_writes_the_next_report_and_keeps_the_first(project):
     result = nox(project, "-s", "deploy", "--", "--variant", "gpu", check=False)  # no GPU image was built
-    assert "deploy failed at image: image demo_project:gpu does not exist" in result.stderr
+    assert "error: deploy failed at image: image demo_project:gpu does not exist; the stack is stopped" in result.stdout
     assert sorted(p.name for p in project.glob("docker_error_report_*.md")) == ["docker_error_report_1.md", "docker_error_report_2.md"]
+    assert running() == []
+
+
+def test_a_checkpoint_the_service_user_cannot_read_is_refused_before_compose_up(project, tmp_path):
+    secret = tmp_path / "private.ckpt"
+    secret.write_bytes((project / "checkpoints/last.ckpt").read_bytes())
+    secret.chmod(0o600)
+    result = nox(project, "-s", "deploy", "--", "--checkpoint", str(secret), check=False)
+    assert (f"error: deploy failed at checkpoint: the service runs as UID 10001 and cannot read {secret} (modes -rw-------, "
+            f"folder drwx------): `chmod o+r {secret}` and `chmod o+rx {tmp_path}`; the stack is stopped") in result.stdout
+    assert split((project / "docker_error_report_3.md").read_text())[0]["step"] == "checkpoint"
     assert running() == []

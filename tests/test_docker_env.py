@@ -21,6 +21,7 @@ FULL = {
     ("docker", "compose", "version", "--short"): (1, ""),
     ("docker-compose", "version", "--short"): (0, "1.29.2"),
     ("docker", "info", "--format", "{{json .Runtimes}}"): (0, '{"io.containerd.runc.v2": {}, "runc": {}}'),
+    ("docker", "buildx", "version"): (0, "github.com/docker/buildx v0.17.1 257815a"),
 }
 
 
@@ -36,10 +37,10 @@ def project(tmp_path: Path, accelerator: str = "cpu") -> Project:
 def test_a_cpu_project_passes_without_gpu_passthrough_and_says_how_to_add_it(tmp_path):
     data = write(project(tmp_path), run=runner(FULL))
     assert {k: data[k] for k in ("variant", "docker_version", "docker_client_version", "compose_version", "compose_command",
-                                 "runtimes", "gpu_passthrough", "passed")} == {
+                                 "runtimes", "gpu_passthrough", "buildkit_builder", "passed")} == {
         "variant": "cpu", "docker_version": "20.10.24+dfsg1", "docker_client_version": "20.10.24+dfsg1",
         "compose_version": "1.29.2", "compose_command": "docker-compose", "runtimes": ["io.containerd.runc.v2", "runc"],
-        "gpu_passthrough": False, "passed": True}
+        "gpu_passthrough": False, "buildkit_builder": "docker buildx build --load", "passed": True}
     assert data["missing"] == [{"item": "gpu_passthrough", "problem": "no `nvidia` runtime in `docker info`",
                                 "required": False, "install": INSTALL["gpu_passthrough"]}]
     front, body = split((tmp_path / REPORT).read_text())
@@ -66,7 +67,7 @@ def test_no_engine_fails_every_image_and_lists_each_missing_piece(tmp_path):
     data = write(project(tmp_path), run=runner(table))
     assert (data["docker_version"], data["docker_client_version"], data["passed"]) == (None, "20.10.24+dfsg1", False)
     assert [(g["item"], g["required"]) for g in data["missing"]] == [
-        ("docker_engine", True), ("compose", True), ("gpu_passthrough", False)]
+        ("docker_engine", True), ("compose", True), ("buildkit", True), ("gpu_passthrough", False)]
     assert "sudo apt-get install -y docker.io" in data["missing"][0]["install"]
 
 

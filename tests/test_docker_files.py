@@ -66,10 +66,14 @@ def test_build_context_ignores_venvs_data_and_weights(project):
     assert "wheelhouse/" in (project / ".gitignore").read_text().split()
 
 
-def test_serving_pins_are_the_venv_pins(project):
+def test_the_image_gets_runtime_dependencies_pinned_as_in_the_venv(project):
     def pins(name: str) -> set[str]:
         return {line for line in (project / name).read_text().splitlines() if "==" in line and not line.startswith("#")}
 
     serving = pins("deploy/docker/requirements.txt")
-    assert {p.split("==")[0] for p in serving} == {"fastapi", "starlette", "pydantic", "uvicorn", "prometheus-client", "python-multipart", "httpx"}
+    assert {p.split("==")[0] for p in serving} == {"lightning", "omegaconf", "numpy", "fastapi", "starlette", "pydantic",
+                                                   "uvicorn", "prometheus-client", "python-multipart"}
     assert serving <= pins("requirements-cpu.txt") and serving <= pins("requirements-gpu.txt")
+    unpinned = [line for line in (project / "deploy/docker/requirements.txt").read_text().splitlines()
+                if line and not line.startswith("#") and "==" not in line]
+    assert unpinned == ["torch"]  # pinned by `-c requirements-<variant>.txt` in the Dockerfile

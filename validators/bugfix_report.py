@@ -18,7 +18,6 @@ from typing import Any
 from .errors import GateError
 from .frontmatter import join
 from .project import Project
-from .schema import schema_errors
 
 REPORT = "bugfix_report.md"
 HINT = "run `nox -s bugfix` again after fixing the error by hand (the report names it)"
@@ -81,13 +80,9 @@ def unfixed(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def rule_bugfix_report(project: Project) -> Iterator[GateError]:
-    doc, errors = project.front(REPORT)
+    doc, errors = project.validated(REPORT, "bugfix_report")
+    yield from errors
     if doc is None:
-        yield from errors
-        return
-    schema = list(schema_errors(doc, "bugfix_report", file=REPORT))
-    if schema:
-        yield from schema
         return
     for n, issue in enumerate(doc["issues"]):
         if issue["critical"] and issue["status"] != "fixed":

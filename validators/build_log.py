@@ -19,7 +19,6 @@ from typing import Any
 from .errors import GateError
 from .frontmatter import join
 from .project import Project
-from .schema import schema_errors
 
 FILE = "PROJECT_BUILD_LOG.md"
 TIMEOUT_S = 120
@@ -142,14 +141,10 @@ def rule_build_log(project: Project, *, reuse: bool = False) -> Iterator[GateErr
     """Every task of task.md has an entry marked done whose evidence a fresh check confirms.
 
     `reuse`: accept this process's own verdicts from `build()` (see `run_checks`)."""
-    log, errors = project.front(FILE)
+    log, errors = project.validated(FILE, "build_log")
     tasks, task_errors = project.front("task.md")
     if log is None or tasks is None:
         yield from errors or task_errors
-        return
-    schema = list(schema_errors(log, "build_log", file=FILE))
-    if schema:
-        yield from schema
         return
     entries = {e["task"]: (i, e) for i, e in enumerate(log["entries"])}
     every = [check for task in tasks["tasks"] for check in task["checks"]]

@@ -35,6 +35,7 @@ from .project import Project
 from .readme import write_section
 
 REPORT = "deploy_report.md"
+FIGURE = "deploy_latency.png"
 COMPOSE_FILE = "deploy/docker/docker-compose.yml"
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -177,7 +178,27 @@ def measure(client_factory: Any, examples: Any, root: Path, requests: int, concu
     sent = requests // concurrency * concurrency
     return {"requests": requests, "latency_ms": {f"p{q}": round(percentile(latencies, q), 2) for q in (50, 95, 99)},
             "latency_mean_ms": round(statistics.fmean(latencies), 2), "concurrency": concurrency,
-            "throughput_per_s": round(sent / wall, 1), "errors": len(errors)}
+            "throughput_per_s": round(sent / wall, 1), "errors": len(errors), "samples_ms": latencies}
+
+
+def plot_latency(samples: list[float], marks: dict[str, float], target: float | None, path: Path) -> None:
+    """deploy_latency.png: the distribution of the sequential request latencies, p50/p95/p99 and the SLA marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.hist(samples, bins=40, color="#4c72b0")
+    for (name, value), style in zip(marks.items(), (":", "--", "-."), strict=True):
+        ax.axvline(value, color="black", linestyle=style, label=f"{name} {value:.1f} ms")
+    if target is not None:
+        ax.axvline(target, color="#c44e52", linewidth=2, label=f"SLA {target:g} ms")
+    ax.set(xlabel="latency of one /predict request (ms)", ylabel="requests", title=f"{len(samples)} sequential requests")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def memory_mib(container: str) -> float | None:
@@ -200,6 +221,17 @@ def sla_checks(project: Project, load: dict[str, Any]) -> list[dict[str, Any]]:
         verdict = "not stated" if target is None else ("met" if (measured <= target if kind == "max" else measured >= target) else "not met")
         out.append({"metric": name, "target": target, "measured": measured, "verdict": verdict})
     return out
+
+
+def unreadable_by_others(checkpoint: Path) -> str | None:
+    """Why the service's user (UID 10001, neither owner nor group of a host file) cannot read the mounted checkpoint."""
+    import stat
+
+    file_mode, dir_mode = checkpoint.stat().st_mode, checkpoint.parent.stat().st_mode
+    if checkpoint.stat().st_uid == 10001 or (file_mode & stat.S_IROTH and dir_mode & stat.S_IXOTH):
+        return None
+    return (f"the service runs as UID 10001 and cannot read {checkpoint} (modes {stat.filemode(file_mode)}, folder "
+            f"{stat.filemode(dir_mode)}): `chmod o+r {checkpoint}` and `chmod o+rx {checkpoint.parent}`")
 
 
 def next_error_report(root: Path) -> Path:
@@ -242,6 +274,9 @@ def deploy(project: Project, variant: str, checkpoint: Path, port: int, requests
             raise Fatal("image", err.problem) from None
         if not checkpoint.is_file():
             raise Fatal("checkpoint", f"no checkpoint at {checkpoint} (run `nox -s train_smoke` or pass --checkpoint)")
+        unreadable = unreadable_by_others(checkpoint)
+        if unreadable:
+            raise Fatal("checkpoint", unreadable)
         up_at = time.monotonic()
         code, out = compose(project, variant, "up", "-d", "--no-build", env=env)
         if code != 0:
@@ -268,6 +303,7 @@ def deploy(project: Project, variant: str, checkpoint: Path, port: int, requests
                           f"read {path.name}") from None
     load["memory_mib"] = memory_mib(container)
     checks = sla_checks(project, load)
+    plot_latency(load.pop("samples_ms"), load["latency_ms"], checks[0]["target"], project.root / FIGURE)
     report = {"stage": "C3", "deployed_at": started, "url": url, "variant": variant, "image": image_tag(project, variant), "image_id": image["image_id"], "checkpoint": str(checkpoint),
               "container": container[:12], "seconds_to_healthy": seconds,
               "endpoints": {"/health": 200, "/docs": 200, "/openapi.json": 200, "/metrics": 200}, "docs": docs,
@@ -284,7 +320,8 @@ def write_report(project: Project, report: dict[str, Any]) -> None:
                f"{report['seconds_to_healthy']}s, {len(report['smoke'])} smoke tests passed. Sequential latency p50 / p95 / p99: "
                f"{lat['p50']} / {lat['p95']} / {lat['p99']} ms over {report['requests']} requests; throughput "
                f"{report['throughput_per_s']} requests/s with {report['concurrency']} clients; container memory "
-               f"{report['memory_mib']} MiB.\n\n| SLA (requirements.md) | target | measured | verdict |\n|---|---|---|---|\n{rows}\n")
+               f"{report['memory_mib']} MiB.\n\n| SLA (requirements.md) | target | measured | verdict |\n|---|---|---|---|\n{rows}\n\n"
+               f"![latency distribution of the deploy check]({FIGURE})\n")
     smoke_rows = "\n".join(f"| {t['test']} | {t['expected']} | {t['got']} |" for t in report["smoke"])
     body = (f"# Deploy report (C3)\n\nResult: **{'pass' if report['passed'] else 'FAIL: an SLA is not met'}**.\n\n{results}\n"
             f"## Endpoints\n\n/health, /openapi.json, /metrics and /docs answered 200. /docs loads {', '.join(report['docs']['assets'])} "

@@ -11,11 +11,14 @@ passthrough, every image needs the engine and Compose).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from .errors import DockerError
 from .frontmatter import join
 from .project import Project
 
@@ -27,6 +30,8 @@ INSTALL = {
                      "(without systemd: `sudo dockerd &`); elsewhere see https://docs.docker.com/engine/install/",
     "compose": "Debian/Ubuntu: `sudo apt-get install -y docker-compose` (Compose v1), or the `docker-compose-plugin` "
                "package from Docker's apt repository (Compose v2, `docker compose`)",
+    "buildkit": "install buildx: `docker-buildx-plugin` from Docker's apt repository, or the release binary as "
+                "~/.docker/cli-plugins/docker-buildx (https://github.com/docker/buildx#installing)",
     "gpu_passthrough": "install the NVIDIA driver and the NVIDIA Container Toolkit "
                        "(https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html), "
                        "then `sudo nvidia-ctk runtime configure --runtime=docker` and restart the engine",
@@ -42,6 +47,35 @@ def run_command(argv: list[str]) -> tuple[int, str]:
     except subprocess.TimeoutExpired:
         return 124, ""
     return proc.returncode, proc.stdout.strip()
+
+
+def docker_clients() -> list[str]:
+    """Every `docker` executable on PATH, first one first, each real file once."""
+    seen, found = set(), []
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        exe = Path(folder) / "docker"
+        if exe.is_file() and os.access(exe, os.X_OK) and exe.resolve() not in seen:
+            seen.add(exe.resolve())
+            found.append(str(exe))
+    return found
+
+
+def build_command(run: Runner = run_command) -> tuple[list[str], dict[str, str]]:
+    """(argv prefix, env) of a BuildKit build (the Dockerfiles bind-mount the wheelhouse with RUN --mount).
+
+    Docker 23+ clients build with the buildx plugin; 20.10-22.x clients have BuildKit built in
+    (DOCKER_BUILDKIT=1). A newer client without buildx cannot, so an older client later on PATH is used.
+    """
+    if run(["docker", "buildx", "version"])[0] == 0:
+        return ["docker", "buildx", "build", "--load"], {}
+    for exe in docker_clients():
+        code, out = run([exe, "version", "--format", "{{.Client.Version}}"])
+        major = out.split(".")[0] if out else ""
+        if code in (0, 1) and major.isdigit() and int(major) < 23:
+            return [exe, "build"], {"DOCKER_BUILDKIT": "1"}
+    raise DockerError("no docker client here can run a BuildKit build: Docker 23+ needs the buildx plugin",
+                      "install buildx (`docker-buildx-plugin` from Docker's apt repository, or the binary in "
+                      "~/.docker/cli-plugins/docker-buildx)")
 
 
 def probe(run: Runner = run_command) -> dict[str, Any]:
@@ -61,9 +95,13 @@ def probe(run: Runner = run_command) -> dict[str, Any]:
         code, out = run(["docker", "info", "--format", "{{json .Runtimes}}"])
         if code == 0 and out:
             runtimes = sorted(json.loads(out))
+    try:
+        builder = " ".join(build_command(run)[0])
+    except DockerError:
+        builder = None
     return {"docker_version": docker_version, "docker_client_version": client_version,
             "compose_version": compose_version, "compose_command": compose_command,
-            "runtimes": runtimes, "gpu_passthrough": "nvidia" in runtimes}
+            "runtimes": runtimes, "gpu_passthrough": "nvidia" in runtimes, "buildkit_builder": builder}
 
 
 def missing(facts: dict[str, Any], variant: str) -> list[dict[str, Any]]:
@@ -73,6 +111,9 @@ def missing(facts: dict[str, Any], variant: str) -> list[dict[str, Any]]:
         absent.append(("docker_engine", "no running Docker engine (`docker version` reports no server)"))
     if not facts["compose_version"]:
         absent.append(("compose", "neither `docker compose` nor `docker-compose` answers"))
+    if not facts["buildkit_builder"]:
+        absent.append(("buildkit", "no client can run a BuildKit build (the Dockerfiles use RUN --mount): Docker 23+ "
+                                   "needs the buildx plugin"))
     if not facts["gpu_passthrough"]:
         absent.append(("gpu_passthrough", "no `nvidia` runtime in `docker info`"))
     return [{"item": item, "problem": problem, "required": item != "gpu_passthrough" or variant == "gpu",
@@ -88,6 +129,7 @@ def write(project: Project, variant: str | None = None, run: Runner = run_comman
             **facts, "passed": not any(g["required"] for g in gaps), "missing": gaps}
     rows = [f"| engine | {facts['docker_version'] or 'missing'} |", f"| client | {facts['docker_client_version'] or 'missing'} |",
             f"| compose | {facts['compose_version'] or 'missing'} ({facts['compose_command'] or '-'}) |",
+            f"| BuildKit builder | {facts['buildkit_builder'] or 'missing'} |",
             f"| GPU passthrough | {'yes' if facts['gpu_passthrough'] else 'no'} (runtimes: {', '.join(facts['runtimes']) or '-'}) |"]
     todo = [f"- **{g['item']}** ({'required' if g['required'] else 'optional'} for the {variant} image): {g['problem']}. "
             f"Install: {g['install']}" for g in gaps]

@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from .docker_env import run_command
+from .docker_env import build_command, run_command
 from .errors import DockerError
 from .project import Project
 
@@ -165,35 +165,6 @@ def build_wheelhouse(project: Project, variant: str, pip_python: str | None = No
     wheels = sorted(out_dir.glob("*.whl"))
     print(f"wheelhouse/{variant}: {len(wheels)} wheels, {sum(w.stat().st_size for w in wheels) / 2**20:.0f} MiB")
     return out_dir
-
-
-def docker_clients() -> list[str]:
-    """Every `docker` executable on PATH, first one first, each real file once."""
-    seen, found = set(), []
-    for folder in os.environ.get("PATH", "").split(os.pathsep):
-        exe = Path(folder) / "docker"
-        if exe.is_file() and os.access(exe, os.X_OK) and exe.resolve() not in seen:
-            seen.add(exe.resolve())
-            found.append(str(exe))
-    return found
-
-
-def build_command(run: Any = run_command) -> tuple[list[str], dict[str, str]]:
-    """(argv prefix, env) of a BuildKit build (the Dockerfiles bind-mount the wheelhouse with RUN --mount).
-
-    Docker 23+ clients build with the buildx plugin; 20.10-22.x clients have BuildKit built in
-    (DOCKER_BUILDKIT=1). A newer client without buildx cannot, so an older client later on PATH is used.
-    """
-    if run(["docker", "buildx", "version"])[0] == 0:
-        return ["docker", "buildx", "build", "--load"], {}
-    for exe in docker_clients():
-        code, out = run([exe, "version", "--format", "{{.Client.Version}}"])
-        major = out.split(".")[0] if out else ""
-        if code in (0, 1) and major.isdigit() and int(major) < 23:
-            return [exe, "build"], {"DOCKER_BUILDKIT": "1"}
-    raise DockerError("no docker client here can run a BuildKit build: Docker 23+ needs the buildx plugin",
-                      "install buildx (`docker-buildx-plugin` from Docker's apt repository, or the binary in "
-                      "~/.docker/cli-plugins/docker-buildx)")
 
 
 def hadolint(project: Project, dockerfile: str) -> str:

@@ -32,13 +32,9 @@ def rule_task(project: Project) -> Iterator[GateError]:
 
 def rule_tech(project: Project) -> Iterator[GateError]:
     """A2: schema; chosen among the candidates; a candidate for every generated model, at least 2."""
-    doc, errors = project.front("tech.md")
+    doc, errors = project.validated("tech.md", "tech")
     yield from errors
     if doc is None:
-        return
-    schema = list(schema_errors(doc, "tech", file="tech.md"))
-    yield from schema
-    if schema:
         return
     keys = [c["key"] for c in doc["candidates"]]
     generated = sorted(p.stem for p in (project.root / "configs" / "model").glob("*.yaml"))

@@ -24,7 +24,6 @@ from .errors import GateError
 from .frontmatter import join
 from .project import Project
 from .resources import BYTES_PER_PARAM, CONTEXT_GB, estimate
-from .schema import schema_errors
 
 DOC = "full_train_guidance.md"
 RUN_SUMMARIES = ("logs/bugfix_run.json", "logs/smoke_run.json")
@@ -211,14 +210,10 @@ def write(project: Project) -> dict[str, Any]:
 
 
 def rule_guidance(project: Project) -> Iterator[GateError]:
-    doc, errors = project.front(DOC)
+    doc, errors = project.validated(DOC, "full_train_guidance")
     tech, tech_errors = project.front("tech.md")
     if doc is None or tech is None:
         yield from errors + tech_errors
-        return
-    schema = list(schema_errors(doc, "full_train_guidance", file=DOC))
-    if schema:
-        yield from schema
         return
     cand, a = chosen_candidate(tech), tech["assumptions"]
     hint = "regenerate it: nox -s guidance (after any change to tech.md)"

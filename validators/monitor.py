@@ -39,7 +39,6 @@ from .monitoring_config import (
 )
 from .project import Project
 from .requirements_status import END, START, statuses, update_readme
-from .schema import schema_errors
 
 REPORT = "docker_running_report.md"
 DEPLOY_REPORT = "deploy_report.md"
@@ -202,11 +201,10 @@ def resolve_url(project: Project, url: str | None) -> str:
 
 
 def requirements(project: Project) -> dict[str, Any]:
-    data, errors = project.front("requirements.md")
+    """requirements.md's front matter; its first error (missing, unparsable, against the schema) is raised."""
+    data, errors = project.validated("requirements.md", "requirements")
     if data is None:
         raise errors[0]
-    for err in schema_errors(data, "requirements", file="requirements.md"):
-        raise err
     return data
 
 
@@ -285,13 +283,9 @@ def body(data: dict[str, Any]) -> str:
 
 def rule_running_report(project: Project) -> Iterator[GateError]:
     """C4 gate: the report matches its schema, the metrics were scraped, every requirement item is in the README."""
-    data, errors = project.front(REPORT)
+    data, errors = project.validated(REPORT, "docker_running_report")
     if data is None:
         yield from errors
-        return
-    schema = list(schema_errors(data, "docker_running_report", file=REPORT))
-    if schema:
-        yield from schema
         return
     hint = "run `nox -s monitor` against the running service"
     if not any(f["requests"] for f in data["endpoints"].values()):

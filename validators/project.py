@@ -43,5 +43,19 @@ class Project:
         except GateError as err:
             return None, [err]
 
+    def validated(self, name: str, schema: str) -> tuple[dict[str, Any] | None, list[GateError]]:
+        """(front matter, []) when `name` exists, parses and satisfies `schema`; else (None, every error).
+
+        The opening of most rules: a document the schema rejects is reported as such, and the rule's
+        own checks, which rely on the schema's shape, do not run on it.
+        """
+        doc, errors = self.front(name)
+        if doc is None:
+            return None, errors
+        from .schema import schema_errors
+
+        errors = list(schema_errors(doc, schema, file=name))
+        return (None, errors) if errors else (doc, [])
+
     def python_files(self) -> list[Path]:
         return sorted(p for d in ("src", "scripts") for p in (self.root / d).rglob("*.py") if "__pycache__" not in p.parts)

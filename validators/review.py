@@ -16,7 +16,6 @@ from .build_log import rule_build_log
 from .errors import GateError
 from .frontmatter import join
 from .project import Project
-from .schema import schema_errors
 from .static import nox_sessions, rule_config_keys, rule_imports, rule_readme
 
 FILE = "REVIEW_REPORT.md"
@@ -74,13 +73,9 @@ def write(project: Project) -> dict[str, Any]:
 
 def rule_review_report(project: Project) -> Iterator[GateError]:
     """A4: the report exists, was written by code, covers every item, and every item passes."""
-    report, errors = project.front(FILE)
+    report, errors = project.validated(FILE, "review_report")
+    yield from errors
     if report is None:
-        yield from errors
-        return
-    schema = list(schema_errors(report, "review_report", file=FILE))
-    yield from schema
-    if schema:
         return
     ids = [i["id"] for i in report["items"]]
     for item_id, *_ in ITEMS:

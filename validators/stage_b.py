@@ -106,13 +106,9 @@ def write_env_report(project: Project, env: str) -> dict[str, Any]:
 
 
 def rule_env_check(project: Project) -> Iterator[GateError]:
-    doc, errors = project.front("env_check_report.md")
+    doc, errors = project.validated("env_check_report.md", "env_check")
+    yield from errors
     if doc is None:
-        yield from errors
-        return
-    schema = list(schema_errors(doc, "env_check", file="env_check_report.md"))
-    yield from schema
-    if schema:
         return
     wanted = str(project.answers.get("python_version", ""))
     if not doc["python_version"].startswith(wanted + "."):
@@ -185,8 +181,4 @@ def write_mini_report(project: Project) -> dict[str, Any]:
 
 
 def rule_mini_dataset(project: Project) -> Iterator[GateError]:
-    doc, errors = project.front("mini_dataset.md")
-    if doc is None:
-        yield from errors
-        return
-    yield from schema_errors(doc, "mini_dataset", file="mini_dataset.md")
+    yield from project.validated("mini_dataset.md", "mini_dataset")[1]

@@ -36,6 +36,7 @@ PROJECT_OWNED = (
     "bugfix_report.md", "full_train_guidance.md",                     # B3-B4 reports
     "scripts/launch_slurm.sh", "scripts/launch_torchrun.sh",          # B4 launch scripts (yours to edit)
     "docker_env_report.md",                                           # C1 report
+    "container_env_check.log", "deploy_report.md", "deploy_latency.png",  # C2-C3 reports
     "docker_running_report.md", "deploy/monitoring",                  # C4 report and monitoring config (nox -s monitor)
     "data/mini",                                                      # the mini dataset
 )

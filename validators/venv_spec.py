@@ -13,7 +13,6 @@ from collections.abc import Iterator
 
 from .errors import GateError
 from .project import Project
-from .schema import schema_errors
 
 ENVIRONMENTS = {"debug-cpu": "requirements-cpu.txt", "debug-gpu": "requirements-gpu.txt"}
 SPEC_COPIES = {
@@ -29,13 +28,9 @@ PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([^\s;]+)\s*(;.*)?$")
 
 
 def rule_venv_md(project: Project) -> Iterator[GateError]:
-    doc, errors = project.front("venv.md")
+    doc, errors = project.validated("venv.md", "venv")
+    yield from errors
     if doc is None:
-        yield from errors
-        return
-    schema = list(schema_errors(doc, "venv", file="venv.md"))
-    yield from schema
-    if schema:
         return
     answered = str(project.answers.get("python_version", ""))
     if doc["python_version"] != answered:
