@@ -412,6 +412,22 @@ def test_a_service_within_the_sla_passes_and_the_gate_accepts_its_report(tmp_pat
     assert list(rule_running_report(Project(tmp_path))) == []
 
 
+def test_the_c4_gate_names_a_missing_readme_row_and_a_report_against_its_schema(tmp_path, service):
+    project = make_project(tmp_path)
+    assert main(["--project", str(tmp_path), "monitor", "--url", service]) == 1
+    readme = tmp_path / "README.md"
+    readme.write_text("\n".join(line for line in readme.read_text().splitlines() if not line.startswith("| R5 |")) + "\n")
+    assert [str(e) for e in rule_running_report(project)][:1] == [
+        "README.md: requirements-status.R5: missing: expected a row for R5 between the requirements-status markers "
+        "(hint: run `nox -s monitor` against the running service)"]
+    report = tmp_path / "docker_running_report.md"
+    data, body = split(report.read_text())
+    del data["drift"]
+    report.write_text(join(data, body))
+    assert [str(e) for e in rule_running_report(project)] == [
+        "docker_running_report.md: drift: missing: expected 'drift' to be present (hint: add the missing key)"]
+
+
 def test_without_a_url_or_a_deploy_report_the_error_says_what_to_run(tmp_path, capsys):
     make_project(tmp_path)
     with pytest.raises(HephaestusError, match=r"no service URL: deploy_report.md has no `url` \(run `nox -s deploy` first"):
