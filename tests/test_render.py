@@ -29,7 +29,7 @@ COMMON_FILES = {
     "PROJECT_BUILD_LOG.md", "REVIEW_REPORT.md", "venv.md", "scripts/explore_mini.ipynb", "CLAUDE.md",
     "specs/VENV_CONFIG.md", "specs/DEBUG_CODE.md", "specs/DOCKER_CONFIG.md", "specs/OMEGACONF_GUIDE.md",
     "specs/ML_ARCHITECTURE_GUIDE.md",
-    "scripts/serve.py", "tests/test_serve.py", ".dockerignore",
+    "scripts/serve.py", "scripts/rollback.sh", "tests/test_serve.py", ".dockerignore",
     *(f"deploy/docker/{name}" for name in ("Dockerfile.cpu", "Dockerfile.gpu", "docker-compose.yml", "requirements.txt")),
     *(f"src/demo_project/serve/{name}.py" for name in ("__init__", "app", "examples", "inputs", "limits", "metrics", "settings")),
     *(f"src/demo_project/serve/static/{name}" for name in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png", "LICENSE", "README.md")),
@@ -57,8 +57,9 @@ IMAGES_PER_CLASS = 60
 
 
 def project_files(root: Path) -> set[str]:
+    """Rendered files; bytecode caches left out (the copy hooks run Python, and CI lets it write __pycache__)."""
     return {p.relative_to(root).as_posix() for p in root.rglob("*")
-            if p.is_file() and not p.relative_to(root).as_posix().startswith("data/mini/images/")}
+            if p.is_file() and not p.relative_to(root).as_posix().startswith("data/mini/images/") and "__pycache__" not in p.parts}
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +108,11 @@ class TestRendered:
             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
                 if line.strip() and not line.lstrip().startswith("#") and ":" in line and not line.rstrip().endswith(":"):
                     assert " # " in line, f"{path}:{n}: key without a comment: {line!r}"
+
+    def test_rollback_script_is_executable_and_parses(self, rendered, family, model):
+        script = rendered[family, model] / "scripts" / "rollback.sh"
+        assert script.stat().st_mode & 0o111 and 'image="demo_project:${variant}"' in script.read_text(encoding="utf-8")
+        assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
 
     def test_answers_recorded(self, rendered, family, model):
         answers = yaml.safe_load((rendered[family, model] / ".copier-answers.yml").read_text())

@@ -61,7 +61,7 @@ def test_clean_project_passes_every_gate(clean):
 
 def test_stage_names_expand_and_unknown_ones_are_rejected():
     assert expand(["A", "B1"]) == ["A1", "A2", "A3", "A4", "A5", "B1"]
-    with pytest.raises(ValueError, match="unknown stage 'C9'; expected one of A1, A2, A3, A4, A5, B1, B2, B3, B4 or A, B"):
+    with pytest.raises(ValueError, match="unknown stage 'C9'; expected one of A1, A2, A3, A4, A5, B1, B2, B3, B4, C4 or A, B, C"):
         expand(["C9"])
 
 
@@ -89,7 +89,7 @@ MUTATIONS = {
     "readme_names_a_missing_session": (
         lambda r: edit_text(r, "README.md", "## Quick start\n", "## Quick start\n\nShip it with `nox -s deploy_now`.\n"),
         "README.md: sessions.deploy_now: 'deploy_now' is invalid: expected a session of noxfile.py "
-        "(review, setup, rules, env_check, train_smoke, bugfix, guidance, tests, serve, docker_env, docker_base, wheelhouse, docker_build, container_check, deploy, validate, update_check) (hint: fix the README or add the session)",
+        "(review, setup, rules, env_check, train_smoke, bugfix, guidance, tests, serve, docker_env, docker_base, wheelhouse, docker_build, container_check, deploy, monitor, validate, update_check) (hint: fix the README or add the session)",
     ),
     "import_missing_from_requirements": (
         lambda r: edit_text(r, "src/demo_project/predict.py", "import torch\n", "import jinja2  # noqa: F401\nimport torch\n"),

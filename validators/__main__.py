@@ -8,6 +8,7 @@
     python -m validators env-check --env debug-cpu   # B2: env_check_report.md, mini_dataset.md, the notebook
     python -m validators docker-env [--variant gpu]  # C1: docker_env_report.md (engine, compose, GPU passthrough)
     python -m validators docker-base | wheelhouse | docker-build | container-check | deploy   # C2-C3 (docker_cli.py)
+    python -m validators monitor [--url URL]         # C4: scrape the service, spec drift, docker_running_report.md
     python -m validators after-update [--stages A]   # after `copier update`: conflicts, ownership, then the gates
     python -m validators bugfix [--attempts 4]       # B3: the fix loop around the 1-epoch run; bugfix_report.md
     python -m validators guidance                    # B4: full_train_guidance.md and scripts/launch_*.sh
@@ -52,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     env.add_argument("--env", choices=["debug-cpu", "debug-gpu"], required=True)
     docker_env = sub.add_parser("docker-env", help="write docker_env_report.md: engine, compose, GPU passthrough (C1)")
     docker_env.add_argument("--variant", choices=["cpu", "gpu"], help="the image to check for (default: the accelerator answer)")
+    monitor = sub.add_parser("monitor", help="scrape the running service, check it against the SLA, write docker_running_report.md (C4)")
+    monitor.add_argument("--url", help="the service's base URL (default: `url` in deploy_report.md)")
+    monitor.add_argument("--timeout", type=float, default=5.0, help="seconds per HTTP request (default 5)")
     after = sub.add_parser("after-update", help="after `copier update`: list conflicts with next steps, then run the gates")
     after.add_argument("--stages", nargs="+", default=["A"], help="stages to check when no conflict is left (default: A)")
     fix = sub.add_parser("bugfix", help="run the 1-epoch validation and fix what fails (stage B3)")
@@ -139,6 +143,8 @@ def command(args: argparse.Namespace) -> int:
             for gap in data["missing"]:
                 print(f"  {'required' if gap['required'] else 'optional'}: {gap['item']}: {gap['problem']}. Install: {gap['install']}")
             return 0 if data["passed"] else 1
+        if args.command == "monitor":
+            return monitor_command(project, args)
         if args.command == "guidance":
             from .guidance import write as write_guidance
 
@@ -156,6 +162,26 @@ def command(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 2
+
+
+def monitor_command(project: Project, args: argparse.Namespace) -> int:
+    """Stage C4; exit 1 when a drift check is not met or the monitoring config fails its checks, saying which."""
+    from .monitor import REPORT, write
+
+    data = write(project, args.url, timeout=args.timeout)
+    for name, f in data["endpoints"].items():
+        lat = f["latency_ms"]
+        print(f"{name}: {f['requests']} requests, {f['errors_5xx']} 5xx, p50/p95/p99 {lat['p50']}/{lat['p95']}/{lat['p99']} ms")
+    for check in data["drift"]:
+        print(f"{check['verdict']:>12}  {check['check']}: measured {check['measured']}, target {check['target']} {check['unit']}")
+    mon = data["monitoring"]
+    for check in mon["checks"]:
+        if not check["passed"]:
+            print(f"        FAIL  {check['file']} ({check['tool']}): {check['detail']}")
+    status = ", ".join(f"{r['id']} {r['status']}" for r in data["requirements"])
+    print(f"{REPORT}: {'pass' if data['passed'] else 'FAIL'}; {len(mon['files'])} monitoring files, {mon['alerts']} alerts, "
+          f"promtool: {mon['promtool']}; README requirement status: {status}")
+    return 0 if data["passed"] else 1
 
 
 def bugfix_command(project: Project, args: argparse.Namespace) -> int:

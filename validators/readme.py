@@ -23,6 +23,10 @@ def replace_section(text: str, name: str, body: str) -> str:
     return text.rstrip("\n") + "\n\n" + block + "\n"
 
 
-def write_section(path: Path, name: str, body: str) -> None:
-    text = path.read_text(encoding="utf-8") if path.is_file() else ""
-    path.write_text(replace_section(text, name, body), encoding="utf-8")
+def write_section(path: Path, name: str, body: str) -> bool:
+    """Rewrite the section in the file; True when the file changed. Bytes, not text mode: CRLF lines stay CRLF."""
+    text = path.read_bytes().decode("utf-8") if path.is_file() else ""
+    new = replace_section(text, name, body)
+    if new != text:
+        path.write_bytes(new.encode("utf-8"))
+    return new != text

@@ -7,7 +7,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 
-from . import bugfix_report, build_log, documents, guidance, notebook, review, stage_b, static, update, venv_spec
+from . import (
+    bugfix_report,
+    build_log,
+    documents,
+    guidance,
+    monitor,
+    notebook,
+    review,
+    stage_b,
+    static,
+    update,
+    venv_spec,
+)
 from .errors import GateError
 from .project import Project
 
@@ -23,6 +35,7 @@ STAGES: dict[str, list[Rule]] = {
     "B2": [stage_b.rule_env_check, stage_b.rule_mini_dataset, notebook.rule_notebook],
     "B3": [bugfix_report.rule_bugfix_report],
     "B4": [guidance.rule_guidance],
+    "C4": [monitor.rule_running_report],
 }
 
 
@@ -32,7 +45,7 @@ def expand(stages: Iterable[str]) -> list[str]:
     for stage in stages:
         matched = [s for s in STAGES if s == stage or s.startswith(stage) and len(stage) == 1]
         if not matched:
-            raise ValueError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)} or A, B")
+            raise ValueError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)} or A, B, C")
         out += [s for s in matched if s not in out]
     return out
 

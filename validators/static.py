@@ -26,6 +26,8 @@ from .project import Project
 REQUIREMENT_FILES = ("requirements-cpu.txt", "requirements-gpu.txt")
 IMPORT_TO_DIST = {"PIL": "pillow", "yaml": "pyyaml", "sklearn": "scikit-learn", "cv2": "opencv-python"}
 RUNTIME_PATHS = ("data/full", "logs", "checkpoints", ".venvs", ".nox", "wandb", "outputs",
+                 "deploy_report.md", "docker_error_report_",  # written by stage C3 (nox -s deploy)
+                 "docker_running_report.md", "deploy/monitoring",  # written by stage C4 (nox -s monitor)
                  "bugfix_report.md", "full_train_guidance.md", "scripts/launch_")  # written by stages B3, B4
 CFG_NAMES = {"cfg", "config", "model_cfg", "data_cfg"}
 NOT_KEYS = {"get", "items", "keys", "values", "pop", "copy", "setdefault", "update"}

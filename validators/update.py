@@ -37,6 +37,7 @@ PROJECT_OWNED = (
     "scripts/launch_slurm.sh", "scripts/launch_torchrun.sh",          # B4 launch scripts (yours to edit)
     "docker_env_report.md",                                           # C1 report
     "container_env_check.log", "deploy_report.md", "deploy_latency.png",  # C2-C3 reports
+    "docker_running_report.md", "deploy/monitoring",                  # C4 report and monitoring config (nox -s monitor)
     "data/mini",                                                      # the mini dataset
 )
 # Folders a conflict cannot be in: git, venvs and caches anywhere; at the root, run outputs and data
