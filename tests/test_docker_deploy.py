@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -117,6 +118,34 @@ def test_deploy_serves_checks_and_measures_against_the_sla(project):
     assert f"Deployed demo_project:cpu at {report['deployed_at']} (http://127.0.0.1:{port}" in readme
     assert f"the service runs at http://127.0.0.1:{port}" in out
     assert len(running()) == 1  # left running for stage C4
+
+
+def test_monitor_scrapes_the_deployed_service_and_finds_no_drift(project):
+    deployed, _ = split((project / "deploy_report.md").read_text())
+    out = nox(project, "-s", "monitor").stdout
+    report, _ = split((project / "docker_running_report.md").read_text())
+    assert (report["stage"], report["url"], report["passed"]) == ("C4", deployed["url"], True), out
+    assert [(d["check"], d["verdict"]) for d in report["drift"]] == [
+        ("latency_p95", "met"), ("error_ratio", "met"), ("throughput", "met"), ("model_loaded", "met")]
+    # smoke: one good and one malformed /predict; load: 60 sequential and 60 concurrent
+    assert (report["endpoints"]["/predict"]["requests"], report["endpoints"]["/predict"]["errors_5xx"]) == (122, 0)
+    assert report["monitoring"]["passed"] is True
+    if shutil.which("promtool"):
+        assert {c["tool"] for c in report["monitoring"]["checks"]} >= {"promtool"}
+    readme = (project / "README.md").read_text()
+    assert "<!-- hephaestus:requirements-status:start -->" in readme and "| R1 |" in readme
+
+
+def test_rollback_recreates_the_service_from_the_previous_image(project):
+    port = split((project / "deploy_report.md").read_text())[0]["url"].rsplit(":", 1)[1]
+    docker("tag", "demo_project:cpu", "demo_project:cpu-previous")  # what a second docker_build leaves
+    before = running()
+    env = {**os.environ, "PORT": port, "MODEL_DIR": str(project / "checkpoints"), "MODEL_FILE": "last.ckpt", "HEALTH_TIMEOUT": "120"}
+    done = subprocess.run(["bash", "scripts/rollback.sh", "cpu"], cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1] == f"rollback: demo_project:cpu is healthy at http://127.0.0.1:{port}/health"
+    after = running()
+    assert len(after) == 1 and after != before  # a new container from the re-tagged image
 
 
 def test_a_service_that_never_gets_healthy_is_stopped_with_an_error_report(project, tmp_path):

@@ -478,7 +478,7 @@ def rollback(tmp_path: Path) -> tuple[Path, dict[str, str]]:
 
 COMMANDS = ["docker compose version", "docker image inspect demo_project:cpu-previous",
             "docker tag demo_project:cpu-previous demo_project:cpu",
-            "docker-compose -f deploy/docker/docker-compose.yml --profile cpu up -d --no-build --force-recreate cpu"]
+            "docker-compose -f deploy/docker/docker-compose.yml -p demo-project --profile cpu up -d --no-build --force-recreate cpu"]
 
 
 def test_rollback_script_parses_and_prints_its_usage(rollback):
@@ -507,7 +507,7 @@ def test_rollback_fails_when_health_never_answers(rollback):
     assert done.returncode == 1
     assert Path(env["FAKE_LOG"]).read_text().splitlines() == COMMANDS
     assert done.stderr == (f"rollback: http://127.0.0.1:{port}/health did not answer 200 within 2s; look at: docker-compose "
-                           "-f deploy/docker/docker-compose.yml --profile cpu logs cpu\n")
+                           "-f deploy/docker/docker-compose.yml -p demo-project --profile cpu logs cpu\n")
 
 
 def test_rollback_refuses_without_a_previous_image(rollback):
@@ -516,4 +516,4 @@ def test_rollback_refuses_without_a_previous_image(rollback):
     assert done.returncode == 1
     assert Path(env["FAKE_LOG"]).read_text().splitlines() == ["docker image inspect demo_project:gpu-previous"]
     assert done.stderr == ("rollback: there is no image demo_project:gpu-previous to go back to "
-                           "(nox -s deploy tags the image it replaces)\n")
+                           "(nox -s docker_build tags the image it replaces)\n")
