@@ -282,10 +282,11 @@ def deploy(project: Project, variant: str, checkpoint: Path, port: int, requests
         code, out = compose(project, variant, "up", "-d", "--no-build", env=env)
         if code != 0:
             raise Fatal("compose up", f"exit {code}", out)
-        code, container = compose(project, variant, "ps", "-q", variant, env=env)
-        if code != 0 or not container:
-            raise Fatal("compose up", "no container for the service", container)
-        container = container.splitlines()[-1]
+        code, out = compose(project, variant, "ps", "-q", variant, env=env)
+        ids = [line for line in out.splitlines() if re.fullmatch(r"[0-9a-f]{12,64}", line.strip())]  # not compose's warnings
+        if code != 0 or not ids:
+            raise Fatal("compose up", "no container for the service", out)
+        container = ids[-1].strip()
         sys.path.insert(0, str(project.root / "src"))
         examples = importlib.import_module(f"{project.package}.serve.examples")
         factory = lambda: httpx.Client(base_url=url, timeout=30)  # noqa: E731
