@@ -24,10 +24,11 @@ import subprocess
 import sys
 import threading
 import time
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .docker_env import run_command
+from .docker_env import find_compose, run_command
 from .docker_image import image_facts, image_tag
 from .errors import DockerError
 from .frontmatter import join
@@ -48,10 +49,16 @@ class Fatal(Exception):
         super().__init__(f"{step}: {problem}")
 
 
+@cache
+def compose_base() -> list[str]:
+    """The Compose command (stage C1 finds it), asked once per process; absent, `compose` reports it not installed."""
+    found = find_compose()
+    return found[0] if found else ["docker-compose"]
+
+
 def compose_argv(project: Project, variant: str) -> list[str]:
     """`docker compose` (v2) or `docker-compose` (v1) on this project's compose file, project name and profile."""
-    base = ["docker", "compose"] if run_command(["docker", "compose", "version", "--short"])[0] == 0 else ["docker-compose"]
-    return [*base, "-f", COMPOSE_FILE, "-p", project.package.replace("_", "-"), "--profile", variant]
+    return [*compose_base(), "-f", COMPOSE_FILE, "-p", project.package.replace("_", "-"), "--profile", variant]
 
 
 def compose(project: Project, variant: str, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> tuple[int, str]:

@@ -78,18 +78,23 @@ def build_command(run: Runner = run_command) -> tuple[list[str], dict[str, str]]
                       "~/.docker/cli-plugins/docker-buildx)")
 
 
+def find_compose(run: Runner = run_command) -> tuple[list[str], str] | None:
+    """(command, version) of Compose: `docker compose` (v2) first, else `docker-compose` (v1); None if neither answers."""
+    for argv in (["docker", "compose", "version", "--short"], ["docker-compose", "version", "--short"]):
+        code, out = run(argv)
+        if code == 0 and out:
+            return argv[:-2], out.splitlines()[0].lstrip("v")
+    return None
+
+
 def probe(run: Runner = run_command) -> dict[str, Any]:
     """What this machine has: engine (server) and client versions, Compose, GPU passthrough."""
     code, client = run(["docker", "version", "--format", "{{.Client.Version}}"])
     client_version = client.splitlines()[0] if client and code in (0, 1) else None
     code, server = run(["docker", "version", "--format", "{{.Server.Version}}"])
     docker_version = server if code == 0 and server else None
-    compose_command, compose_version = None, None
-    for argv in (["docker", "compose", "version", "--short"], ["docker-compose", "version", "--short"]):
-        code, out = run(argv)
-        if code == 0 and out:
-            compose_command, compose_version = " ".join(argv[:-2]), out.splitlines()[0].lstrip("v")
-            break
+    compose = find_compose(run)
+    compose_command, compose_version = (" ".join(compose[0]), compose[1]) if compose else (None, None)
     runtimes: list[str] = []
     if docker_version:
         code, out = run(["docker", "info", "--format", "{{json .Runtimes}}"])

@@ -187,8 +187,8 @@ def build_image(project: Project, variant: str, base_image: str | None = None) -
     wheels = project.root / "wheelhouse" / variant
     if not any(wheels.glob("*.whl")):
         raise DockerError(f"wheelhouse/{variant}/ holds no wheels", "run `nox -s wheelhouse` first (it needs PyPI once)")
-    base = base_image or os.environ.get("BASE_IMAGE") or (base_tag(project) if image_exists(base_tag(project))
-                                                           else f"python:{python_version(project)}-slim")
+    local = base_tag(project)
+    base = base_image or os.environ.get("BASE_IMAGE") or (local if image_exists(local) else f"python:{python_version(project)}-slim")
     if image_exists(tag):
         run_command(["docker", "tag", tag, f"{tag}-previous"])  # what scripts/rollback.sh goes back to
     prefix, env = build_command()
