@@ -141,8 +141,9 @@ def smoke(client: Any, examples: Any, root: Path, max_batch: int) -> list[dict[s
            lambda body: len(body.get("predictions", [])) == 4)
     expect("POST /predict, malformed body", client.post("/predict", **examples.MALFORMED), 422, lambda body: "detail" in body)
     expect(f"POST /predict/batch, {max_batch + 1} inputs", client.post("/predict/batch", **examples.batch(root, max_batch + 1)), 413)
-    expect("GET /metrics", client.get("/metrics"), 200)
-    if "http_requests_total{" not in client.get("/metrics").text:
+    metrics = client.get("/metrics")
+    expect("GET /metrics", metrics, 200)
+    if "http_requests_total{" not in metrics.text:
         raise Fatal("smoke", "/metrics has no http_requests_total")
     return results
 
