@@ -23,7 +23,7 @@ import copier
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from hooks.catalog import load_catalog  # noqa: E402
+from hooks.planner.catalog import load_catalog  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 

@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from hooks.catalog import load_catalog  # noqa: E402
-from hooks.extract import language  # noqa: E402
-from hooks.offline_planner import analyse, reading  # noqa: E402
+from hooks.planner.catalog import load_catalog  # noqa: E402
+from hooks.planner.extract import language  # noqa: E402
+from hooks.planner.offline import analyse, reading  # noqa: E402
 
 FIELDS = ["family", "latency_ms", "throughput_per_s", "accuracy_pct", "f1_pct", "error_metric", "budget",
           "deadline_days", "gpu", "gpu_memory_gb", "cpu_only", "dataset_size"]
@@ -73,7 +73,7 @@ def llm_time(text: str, catalog: dict, runs: int) -> dict:
     sys.path.insert(0, str(ROOT / "tests"))
     from llm_server import LLMServer, Reply
 
-    from hooks.llm_planner import plan_with_llm
+    from hooks.planner.llm import plan_with_llm
 
     family = reading(text, catalog)["family"]
     reply = json.dumps({"analysis": analyse(text, catalog, family), "model": next(iter(catalog[family]["models"])),

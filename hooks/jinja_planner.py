@@ -21,7 +21,7 @@ ROOT = str(Path(__file__).resolve().parents[1])
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from hooks.offline_planner import infer  # noqa: E402
+from hooks.planner.offline import infer  # noqa: E402
 
 
 def planner_default(requirement: str, question: str, family: str | None = None) -> str:

@@ -175,7 +175,7 @@ WRITERS = {
 def write_data_card(out: Path, family: str, stats: dict) -> None:
     """data/mini/DATA_CARD.md: what the mini set is, where it comes from, machine-readable stats."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from hooks.catalog import load_catalog
+    from hooks.planner.catalog import load_catalog
 
     mini = load_catalog()[family]["mini"]
     origin = "generated (synthetic)" if mini["generated"] else "real data shipped inside a package"

@@ -23,11 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the template roo
 
 import yaml  # noqa: E402
 
-from hooks import clarify, documents, llm_planner, plan  # noqa: E402
-from hooks.catalog import load_catalog  # noqa: E402
-from hooks.extract import extract  # noqa: E402
-from hooks.offline_planner import analyse, choose_model  # noqa: E402
-from validators.errors import DependencyError, HephaestusError, PlannerError  # noqa: E402
+from hooks.planner import clarify, plan, render  # noqa: E402
+from hooks.planner import llm as llm_planner  # noqa: E402
+from hooks.planner.catalog import load_catalog  # noqa: E402
+from hooks.planner.extract import extract  # noqa: E402
+from hooks.planner.llm import PlannerError  # noqa: E402
+from hooks.planner.offline import analyse, choose_model  # noqa: E402
+from validators.errors import DependencyError, HephaestusError  # noqa: E402
 from validators.schema import schema_errors  # noqa: E402
 
 DOCUMENTS = ("requirements.md", "tech.md", "task.md")
@@ -97,8 +99,8 @@ def build_documents(answers: dict[str, Any], project: Path, *, interactive: bool
         errors = [f"documents not validated: {err}"]
     for error in errors:
         print(f"planner: {error}", file=sys.stderr)
-    return {"requirements.md": documents.requirements_md(req), "tech.md": documents.tech_md(tech, req["sla"]),
-            "task.md": documents.task_md(task)}
+    return {"requirements.md": render.requirements_md(req), "tech.md": render.tech_md(tech, req["sla"]),
+            "task.md": render.task_md(task)}
 
 
 def write(project: Path, texts: dict[str, str], force: bool) -> list[str]:

@@ -1,19 +1,10 @@
-"""Shared fixtures: render the template with the real copier, isolated from the user's settings."""
+"""Shared fixtures: every test runs isolated from the user's copier settings, git identity and LLM keys."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
-import copier
 import pytest
 
-from hooks.catalog import load_catalog
-
-TEMPLATE = Path(__file__).resolve().parent.parent  # absolute: copier stores _src_path as typed
-CATALOG = load_catalog()
-FAMILIES = list(CATALOG)
-FAMILY_MODELS = [(f, m) for f in FAMILIES for m in CATALOG[f]["models"]]
+from .helpers import setenv
 
 
 @pytest.fixture(autouse=True)
@@ -28,27 +19,3 @@ def isolated_user_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: p
         monkeypatch.setenv(var, "tests@hephaestus.invalid")
     for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "HEPHAESTUS_LLM_MODEL"):
         setenv(monkeypatch, var, None)
-
-
-def setenv(monkeypatch: pytest.MonkeyPatch, name: str, value: str | None) -> None:
-    """Set (None: unset) a variable for this process *and* for copier's tasks.
-
-    copier runs tasks with plumbum's `local.env`, a copy of os.environ taken at import time, so
-    os.environ alone does not reach them.
-    """
-    from plumbum import local
-
-    if value is None:
-        monkeypatch.delenv(name, raising=False)
-        if name in local.env:
-            monkeypatch.delitem(local.env, name)
-    else:
-        monkeypatch.setenv(name, value)
-        monkeypatch.setitem(local.env, name, value)
-
-
-def render(dst: Path, **data: Any) -> Path:
-    """Generate a project into `dst` from the committed template (vcs_ref=HEAD), no prompts."""
-    data.setdefault("project_name", "demo_project")
-    copier.run_copy(str(TEMPLATE), dst, data=data, defaults=True, unsafe=True, vcs_ref="HEAD", quiet=True)
-    return dst

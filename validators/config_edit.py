@@ -6,7 +6,7 @@ The configs are composed like `load_config` does: configs/train.yaml picks one f
 must edit so that the composed value changes; `set_key` rewrites one line in place and keeps its
 comment, so the researcher's file stays readable and the diff is one line.
 
-    edit = ConfigEdit(root)
+    edit = ConfigEdit(project)
     path = edit.set_key("data.batch_size", 256)     # -> Path("configs/data/mini.yaml")
 """
 
@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from .project import Project
 
 GROUPS = ("data", "model", "trainer", "logger")
 ROOT_FILE = Path("configs/train.yaml")
@@ -33,7 +35,11 @@ def yaml_scalar(value: Any) -> str:
 
 @dataclass
 class ConfigEdit:
-    root: Path
+    project: Project
+
+    @property
+    def root(self) -> Path:
+        return self.project.root
 
     def load(self, rel: Path) -> dict[str, Any]:
         path = self.root / rel

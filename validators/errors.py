@@ -23,12 +23,12 @@ class DependencyError(HephaestusError):
         super().__init__(f"{purpose} needs the Python package '{package}': {install}")
 
 
-class PlannerError(HephaestusError):
-    """The LLM planner could not produce a valid plan (the offline planner is used instead)."""
+class UsageError(HephaestusError, ValueError):
+    """A command line the CLI cannot act on (an unknown stage, say): `error:` and exit 2."""
 
-    def __init__(self, message: str, attempts: int):
-        self.attempts = attempts
-        super().__init__(message)
+
+class RegistryError(HephaestusError, ValueError):
+    """A template registry file (hooks/config_renames.yml, say) is malformed: a template bug, named by file and entry."""
 
 
 @dataclass(frozen=True)
@@ -61,3 +61,15 @@ class DockerError(HephaestusError):
     def __init__(self, problem: str, hint: str, output: str = ""):
         self.problem, self.hint, self.output = problem, hint, output
         super().__init__(f"{problem} (hint: {hint})")
+
+
+class FixError(HephaestusError):
+    """A bugfix-loop fix could not be applied (an install failed, say); the attempt fails and is rolled back."""
+
+
+class DeployFailure(HephaestusError):
+    """A fatal failure of the deploy stage (C3): which step, what went wrong, and the output that shows it."""
+
+    def __init__(self, step: str, problem: str, detail: str = ""):
+        self.step, self.problem, self.detail = step, problem, detail
+        super().__init__(f"{step}: {problem}")

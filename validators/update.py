@@ -8,11 +8,12 @@ copier runs `python -m validators --exit-zero after-update` as its last step of 
 1. Conflicts: conflict markers (`copier update --conflict inline`, the default) and `*.rej` files
    (`--conflict rej`), each with its file and line, then the steps to resolve them. While any are
    left the gates are not run: a half-merged file fails them for the wrong reason.
-2. Ownership: the project-owned files (PROJECT_OWNED) must not differ from the last commit; copier
+2. Ownership: the project-owned files (`artifacts.PROJECT_OWNED`) must not differ from the last commit; copier
    never writes them, so a difference is yours or a bug, and the report says how to restore it.
 3. The gates of the chosen stages (A by default: no venv needed), as `python -m validators check`.
 
-`rule_no_conflicts` is also a stage A4 rule, so `nox -s validate` fails while conflicts remain.
+`rule_no_conflicts` is also a stage A4 rule (the generation wing lists it), so `nox -s validate`
+fails while conflicts remain. The gate table is passed in: the core imports no wing.
 """
 
 from __future__ import annotations
@@ -23,27 +24,11 @@ import subprocess
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from .artifacts import PROJECT_OWNED, SKIP_ANYWHERE, SKIP_AT_ROOT
 from .errors import GateError
+from .gates import Table, run
 from .project import Project
 
-# What `copier update` and `copier recopy` never rewrite: the planning documents, the stage reports,
-# the rules decision and the mini data. Everything else the template renders is template-owned.
-PROJECT_OWNED = (
-    "requirements.md", "tech.md", "task.md",                          # A1-A3, written by the planner
-    "PROJECT_BUILD_LOG.md", "REVIEW_REPORT.md",                       # A3-A4 reports
-    "CLAUDE.local.md", "CLAUDE.inherited.md",                         # B1 rules decision
-    "env_check_report.md", "mini_dataset.md",                         # B2 reports
-    "bugfix_report.md", "full_train_guidance.md",                     # B3-B4 reports
-    "scripts/launch_slurm.sh", "scripts/launch_torchrun.sh",          # B4 launch scripts (yours to edit)
-    "docker_env_report.md",                                           # C1 report
-    "container_env_check.log", "deploy_report.md", "deploy_latency.png",  # C2-C3 reports
-    "docker_running_report.md", "deploy/monitoring",                  # C4 report and monitoring config (nox -s monitor)
-    "data/mini",                                                      # the mini dataset
-)
-# Folders a conflict cannot be in: git, venvs and caches anywhere; at the root, run outputs and data
-# (project-owned, never merged).
-SKIP_DIRS = {".git", ".venv", ".venvs", ".nox", "__pycache__", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints"}
-SKIP_TOP = {"data", "logs", "wandb", "lightning_logs", "checkpoints", "outputs"}
 MARKER_START = re.compile(r"^<{7}(?: |$)")
 MARKER_END = re.compile(r"^>{7}(?: |$)")
 MARKER_HINT = ("keep your lines (under 'before updating') or the template's (under 'after updating') or a mix, "
@@ -67,7 +52,7 @@ Next steps: review the update with `git diff`, run `nox -s validate` for every s
 def _text_files(root: Path) -> Iterator[Path]:
     for folder, dirs, files in os.walk(root):
         top = Path(folder) == root
-        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not (top and d in SKIP_TOP))
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_ANYWHERE and not (top and d in SKIP_AT_ROOT))
         for name in sorted(files):
             yield Path(folder) / name
 
@@ -94,11 +79,11 @@ def rule_no_conflicts(project: Project) -> Iterator[GateError]:
                 yield GateError(rel, f"line {n}", line.rstrip(), "no conflict markers left by `copier update`", MARKER_HINT)
 
 
-def owned_changes(root: Path, owned: Iterable[str] = PROJECT_OWNED) -> list[str] | None:
+def owned_changes(project: Project, owned: Iterable[str] = PROJECT_OWNED) -> list[str] | None:
     """`git status` lines of project-owned paths that differ from the last commit; None without git."""
     try:
         result = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", *owned],
-                                cwd=root, capture_output=True, text=True, timeout=60)
+                                cwd=project.root, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return None
     if result.returncode != 0:
@@ -106,10 +91,10 @@ def owned_changes(root: Path, owned: Iterable[str] = PROJECT_OWNED) -> list[str]
     return [line for line in result.stdout.splitlines() if line.strip()]
 
 
-def after_update(project: Project, stages: list[str]) -> int:
+def after_update(project: Project, stages: list[str], table: Table) -> int:
     """Print the report; 0 when there are no conflicts and every gate of `stages` passes, else 1."""
     conflicts = list(rule_no_conflicts(project))
-    changed = owned_changes(project.root)
+    changed = owned_changes(project)
     if changed:
         print("after-update: project-owned files differ from the last commit (copier never writes them; "
               "if you did not change them, restore them with `git checkout HEAD -- <path>`):")
@@ -123,9 +108,7 @@ def after_update(project: Project, stages: list[str]) -> int:
         print(f"after-update: gates not run (stages {' '.join(stages)}): resolve the conflicts first")
         return 1
     print("after-update: no conflicts (no conflict markers, no .rej files)")
-    from .runner import run
-
-    errors = run(project, stages)
+    errors = run(project, stages, table)
     for error in errors:
         print(f"  {error}")
     label = " ".join(stages)

@@ -1,0 +1,241 @@
+"""Pull numbers with units out of a requirement written in English or Chinese.
+
+    >>> extract("Must run under 50 ms on a T4 with 16GB; accuracy above 95%; 10k images").latency_ms
+    50.0
+
+Every finding keeps the text it came from (`evidence`) and whether a bound was stated
+(`bounded`: "under", "at least", "以内", "不低于"...), because the scoring rules in
+`hooks/planner/scoring.py` grade a bounded number higher than a bare one. Pure regular expressions:
+deterministic, no network, no model.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+# ASCII word boundaries that also hold next to CJK characters (which count as \w in Python).
+A_START, A_END = r"(?<![A-Za-z0-9])", r"(?![A-Za-z0-9])"
+
+ZH_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+MULTIPLIERS = {
+    "k": 1e3, "thousand": 1e3, "千": 1e3, "m": 1e6, "million": 1e6, "mio": 1e6, "百万": 1e6,
+    "万": 1e4, "亿": 1e8, "b": 1e9, "billion": 1e9,
+}
+NUM = r"(\d[\d,]*(?:\.\d+)?|[零一二两三四五六七八九十百]+)"
+MULT = r"\s*(k|thousand|million|mio|m|billion|千|百万|万|亿)?"
+UPPER = r"(under|below|less than|at most|no more than|within|max(?:imum)?|<=?|≤|不超过|不高于|低于|小于|少于|以内|之内|以下|内)"
+LOWER = r"(above|over|at least|more than|exceed(?:s|ing)?|minimum|>=?|≥|不低于|不少于|高于|大于|超过|以上|达到)"
+
+GPUS = ["H200", "H100", "A100", "A800", "H800", "A10G", "A10", "A6000", "L40S", "L40", "L4", "V100", "T4", "P100",
+        "RTX 4090", "RTX 3090", "RTX 3080", "RTX 2080 Ti", "4090", "3090"]
+GPU_MEMORY_GB = {"H200": 141, "H100": 80, "A100": 80, "A800": 80, "H800": 80, "A10G": 24, "A10": 24, "A6000": 48,
+                 "L40S": 48, "L40": 48, "L4": 24, "V100": 32, "T4": 16, "P100": 16, "RTX 4090": 24, "RTX 3090": 24,
+                 "RTX 3080": 10, "RTX 2080 Ti": 11}
+
+
+def zh_number(text: str) -> float:
+    """'十二' -> 12, '两' -> 2, '三百' -> 300 (small Chinese numerals, enough for deadlines and counts)."""
+    total, current = 0, 0
+    for ch in text:
+        if ch in ZH_DIGITS:
+            current = ZH_DIGITS[ch]
+        elif ch == "十":
+            total += (current or 1) * 10
+            current = 0
+        elif ch == "百":
+            total += (current or 1) * 100
+            current = 0
+    return float(total + current)
+
+
+def number(text: str, multiplier: str | None = None) -> float:
+    value = float(text.replace(",", "")) if text[0].isdigit() else zh_number(text)
+    return value * MULTIPLIERS.get((multiplier or "").lower(), 1.0)
+
+
+@dataclass
+class Finding:
+    """One extracted quantity: value in the canonical unit, the matched text, and whether a bound was stated."""
+
+    value: float
+    unit: str
+    evidence: str
+    bounded: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Extraction:
+    latency_ms: Finding | None = None
+    throughput_per_s: Finding | None = None
+    accuracy_pct: Finding | None = None
+    f1_pct: Finding | None = None
+    error_metric: Finding | None = None          # MAE / RMSE / MAPE target (unit names the metric)
+    gpu: str | None = None
+    gpu_memory_gb: Finding | None = None
+    cpu_only: bool = False
+    dataset_size: Finding | None = None
+    deadline_days: Finding | None = None
+    budget: Finding | None = None                # money (unit: USD, CNY, EUR) or compute (unit: GPU-hours)
+    qualitative: list[str] = field(default_factory=list)  # "real-time", "高精度": a wish without a number
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in self.__dict__.items():
+            out[key] = value.to_dict() if isinstance(value, Finding) else value
+        return out
+
+
+def _bounded(text: str, start: int, end: int, pattern: str = f"{UPPER}|{LOWER}") -> bool:
+    window = text[max(0, start - 24): min(len(text), end + 8)]
+    return re.search(pattern, window, re.IGNORECASE) is not None
+
+
+def _first(pattern: str, text: str) -> re.Match[str] | None:
+    return re.search(pattern, text, re.IGNORECASE)
+
+
+def _latency(text: str) -> Finding | None:
+    unit_ms = r"(ms|msec|milliseconds?|毫秒)"
+    m = _first(NUM + r"\s*" + unit_ms + A_END, text)
+    if m:
+        return Finding(number(m.group(1)), "ms", m.group(0), _bounded(text, m.start(), m.end()))
+    cue = r"(latency|respond|response|inference|per (?:image|request|sample|query)|延迟|时延|响应|推理|每张|单张|每条)"
+    for m in re.finditer(NUM + r"\s*(s|sec|seconds?|秒)" + A_END, text, re.IGNORECASE):
+        window = text[max(0, m.start() - 30): m.end() + 20]
+        if re.search(cue, window, re.IGNORECASE) and not re.search(r"每秒|per second|/s", window):
+            return Finding(number(m.group(1)) * 1000.0, "ms", m.group(0), _bounded(text, m.start(), m.end()))
+    return None
+
+
+def _throughput(text: str) -> Finding | None:
+    patterns = [
+        NUM + MULT + r"\s*(?:images?|samples?|requests?|queries|predictions?|rows|texts?|items?|张|条|次|个|帧)?\s*(?:/\s*s(?:ec)?|per second|每秒)" + A_END,
+        r"(?:qps|rps|throughput|每秒(?:处理|推理)?)\D{0,12}?" + NUM + MULT,
+        NUM + MULT + r"\s*(?:qps|rps)" + A_END,
+    ]
+    for pattern in patterns:
+        m = _first(pattern, text)
+        if m:
+            return Finding(number(m.group(1), m.group(2)), "samples/s", m.group(0), _bounded(text, m.start(), m.end()))
+    return None
+
+
+def _percent(text: str, cue: str) -> Finding | None:
+    after = _first(cue + r"[^\d%。.;；,，]{0,24}?" + r"(\d+(?:\.\d+)?)\s*(%|percent|个百分点)?", text)
+    before = _first(r"(\d+(?:\.\d+)?)\s*(%|percent)\s*(?:or (?:better|higher|more)\s*)?(?:top-1\s*)?" + cue, text)
+    m = after or before
+    if not m:
+        return None
+    value = float(m.group(1))
+    if m.group(2) is None and value <= 1.0:
+        value *= 100.0                 # "F1 of 0.9"
+    if m.group(2) is None and value > 100:
+        return None
+    return Finding(round(value, 4), "%", m.group(0), _bounded(text, m.start(), m.end()))
+
+
+def _error_metric(text: str) -> Finding | None:
+    m = _first(A_START + r"(mape|rmse|mae|mse|smape)" + A_END + r"[^\d]{0,20}?(\d+(?:\.\d+)?)\s*(%)?", text)
+    if not m:
+        return None
+    return Finding(float(m.group(2)), m.group(1).upper() + ("%" if m.group(3) else ""), m.group(0),
+                   _bounded(text, m.start(), m.end()))
+
+
+def _gpu(text: str) -> tuple[str | None, Finding | None, bool]:
+    name = None
+    for gpu in GPUS:
+        spaced = gpu.replace(" ", r"\s?")
+        if re.search(A_START + r"(?:rtx\s?|nvidia\s?|tesla\s?)?" + spaced + A_END, text, re.IGNORECASE):
+            name = gpu if gpu.startswith(("RTX", "H", "A", "L", "V", "T", "P")) else f"RTX {gpu}"
+            break
+    memory = None
+    m = _first(r"(\d+)\s*(?:gb|gib|g)" + A_END + r"\s*(?:of\s*)?(?:gpu\s*)?(?:显存|memory|vram|gpu|显卡)", text) or _first(
+        r"(?:显存|vram|gpu memory)\D{0,6}(\d+)\s*(?:gb|gib|g)" + A_END, text)
+    if not m and name:  # "a T4 with 16GB", "A100 80G"
+        m = _first(name.split()[-1] + r"[^\d。;；]{0,12}?(\d+)\s*(?:gb|gib|g)" + A_END, text)
+    if m:
+        memory = Finding(float(m.group(1)), "GB", m.group(0), _bounded(text, m.start(), m.end()))
+    cpu_only = bool(_first(
+        r"cpu[- ]only|only (?:a |on )?cpus?|no gpu|without (?:a )?gpu|on (?:a |the )?cpu|仅(?:用)?\s*cpu|只有\s*cpu|只能用\s*cpu|只用\s*cpu|没有\s*gpu|无\s*gpu|纯\s*cpu|cpu\s*上",
+        text)) and name is None
+    return name, memory, cpu_only
+
+
+def _dataset_size(text: str) -> Finding | None:
+    nouns = (r"(?:labell?ed\s+|annotated\s+|training\s+|grayscale\s+|product\s+)?"
+             r"(images?|photos?|pictures?|scans?|samples?|examples?|rows?|records?|texts?|reviews?|sentences?|documents?|"
+             r"tweets?|emails?|comments?|messages?|articles?|patients?|customers?|transactions?|time steps|"
+             r"hours of data|days of data|readings|个时间点|时间点|张|条|行|个样本|样本|篇|份|幅|段|名|位|笔|天的数据)")
+    for m in re.finditer(NUM + MULT + r"\+?\s*" + nouns, text, re.IGNORECASE):
+        rate = re.match(r"\s*(?:/|per\s+sec|每秒)", text[m.end():]) or "每秒" in text[max(0, m.start() - 6): m.start()]
+        if not rate:  # "200 images/s" and "每秒处理300张" are throughput, not data
+            return Finding(number(m.group(1), m.group(2)), "samples", m.group(0), _bounded(text, m.start(), m.end()))
+    return None
+
+
+def _deadline(text: str) -> Finding | None:
+    days = {"day": 1, "days": 1, "天": 1, "week": 7, "weeks": 7, "周": 7, "星期": 7, "个星期": 7, "month": 30,
+            "months": 30, "月": 30, "个月": 30}
+    m = _first(r"(?:within|in|deadline[^\d]{0,10}|due in|needs? to ship in)\s*" + NUM + r"\s*(days?|weeks?|months?)" + A_END, text) or _first(
+        NUM + r"\s*(天|周|个星期|星期|个月|月)(?:内|之内|以内|完成|交付|上线)", text)
+    if m:
+        return Finding(number(m.group(1)) * days[m.group(2).lower()], "days", m.group(0), True)
+    return None
+
+
+def _budget(text: str) -> Finding | None:
+    m = _first(r"(\d[\d,]*(?:\.\d+)?)" + MULT + r"\s*(?:gpu[- ]hours|gpu小时|卡时|卡·时)", text)
+    if m:
+        return Finding(number(m.group(1), m.group(2)), "GPU-hours", m.group(0), _bounded(text, m.start(), m.end()))
+    money = [
+        (r"(?:\$|usd\s*|us\$)\s*(\d[\d,]*(?:\.\d+)?)" + MULT, "USD"),
+        (r"(\d[\d,]*(?:\.\d+)?)" + MULT + r"\s*(?:usd|dollars|美元|美金)", "USD"),
+        (r"(?:€|eur\s*)\s*(\d[\d,]*(?:\.\d+)?)" + MULT, "EUR"),
+        (r"(\d[\d,]*(?:\.\d+)?)" + MULT + r"\s*(?:eur|euros?)", "EUR"),
+        (r"(?:¥|￥|rmb\s*|cny\s*)\s*(\d[\d,]*(?:\.\d+)?)" + MULT, "CNY"),
+        (r"(\d[\d,]*(?:\.\d+)?)" + MULT + r"\s*(?:元|块|rmb|cny|人民币)", "CNY"),
+    ]
+    for pattern, currency in money:
+        for m in re.finditer(pattern, text, re.IGNORECASE):
+            if not re.search(r"mae|rmse|mape|mse|误差", text[max(0, m.start() - 10): m.start()], re.IGNORECASE):
+                return Finding(number(m.group(1), m.group(2)), currency, m.group(0), True)  # not "MAE < 2000元"
+    return None
+
+
+QUALITATIVE = {
+    "latency": r"real[- ]time|low[- ]latency|fast inference|quickly|实时|低延迟|快速响应|秒级|毫秒级",
+    "accuracy": r"high(?:ly)? accura|as accurate as possible|high precision|robust|高精度|高准确|准确率高|尽量准",
+    "throughput": r"high throughput|at scale|large volume|高吞吐|高并发|大批量",
+    "budget": r"cheap|low cost|limited budget|预算有限|低成本|省钱",
+    "deadline": r"asap|as soon as possible|urgent|尽快|紧急|马上",
+}
+
+
+def extract(text: str) -> Extraction:
+    """Every quantity the offline planner understands, in canonical units (ms, %, samples/s, GB, days)."""
+    found = Extraction()
+    found.throughput_per_s = _throughput(text)
+    rest = text.replace(found.throughput_per_s.evidence, " ") if found.throughput_per_s else text
+    found.latency_ms = _latency(rest)
+    found.accuracy_pct = _percent(text, r"(?:top-1 accuracy|accuracy|acc|准确率|正确率|精度|精确度|识别率|准确度)")
+    found.f1_pct = _percent(text, r"(?:macro[- ]f1|f1[- ]score|f1)")
+    found.error_metric = _error_metric(text)
+    found.gpu, found.gpu_memory_gb, found.cpu_only = _gpu(text)
+    found.dataset_size = _dataset_size(text)
+    found.deadline_days = _deadline(text)
+    found.budget = _budget(text)
+    found.qualitative = [name for name, pattern in QUALITATIVE.items() if re.search(pattern, text, re.IGNORECASE)]
+    return found
+
+
+def language(text: str) -> str:
+    """'zh' when at least 20% of the non-space characters are CJK, else 'en'."""
+    chars = [c for c in text if not c.isspace()]
+    return "zh" if chars and sum(bool(CJK.match(c)) for c in chars) / len(chars) >= 0.2 else "en"

@@ -1,0 +1,99 @@
+"""Assemble the structured plan (the front matter of requirements.md, tech.md and task.md).
+
+The analysis comes from either planner; the candidates come from the catalog; the resource
+figures are measured on the generated project and extrapolated by validators/resources.py.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from validators import resources
+
+from .extract import language
+from .tasks import tasks
+
+
+def pinned(project: Path, package: str) -> str:
+    """The version pinned in the project's requirements-cpu.txt ('2.13.0' for torch==2.13.0+cpu)."""
+    path = project / "requirements-cpu.txt"
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    m = re.search(rf"^{re.escape(package)}==([0-9][^\s;+]*)", text, re.MULTILINE)
+    return m.group(1) if m else "unpinned"
+
+
+def requirements_doc(answers: dict[str, Any], analysis: dict[str, Any], planner: dict[str, Any], project: Path) -> dict[str, Any]:
+    deployment = next((i["statement"] for i in analysis["items"] if i["name"] == "deployment"), "")
+    return {
+        "schema_version": 1,
+        "project": answers["project_name"],
+        "language": language(answers["requirement"]),
+        "requirement": answers["requirement"],
+        "planner": planner,
+        "family": analysis["family"],
+        "problem_statements": analysis["problem_statements"],
+        "goals": analysis["goals"],
+        "sla": analysis["sla"],
+        "constraints": analysis["constraints"],
+        "compatibility": {
+            "python": str(answers.get("python_version", "3.11")),
+            "torch": pinned(project, "torch"),
+            "lightning": pinned(project, "lightning"),
+            "deployment": None if deployment.endswith("not stated") else deployment.removeprefix("deployment target: "),
+        },
+        "items": analysis["items"],
+    }
+
+
+def tech_doc(answers: dict[str, Any], analysis: dict[str, Any], planner: dict[str, Any], rationale: str,
+             measured: dict[str, dict[str, Any]], catalog: dict[str, Any], unmeasured_reason: str) -> dict[str, Any]:
+    family = answers["task_family"]
+    spec = catalog[family]
+    constraints = analysis["constraints"]
+    hw = resources.hardware(constraints.get("gpu"), constraints.get("cpu_only", False))
+    first = next(iter(measured.values()), {})
+    batch, epochs, precision = first.get("batch_size", 0), first.get("epochs", 0), first.get("precision", "32-true")
+    stated = constraints.get("dataset_size")
+    samples = int(stated) if stated else int(spec["full"]["samples"])
+    candidates = []
+    for key, model in spec["models"].items():
+        figures = measured.get(key, {})
+        estimate = resources.estimate(figures, hw, batch_size=batch or 1, epochs=epochs or 1, samples=samples,
+                                      precision=precision)
+        candidates.append({
+            "key": key, "label": model["label"], "cls": model["cls"],
+            "params": figures.get("params"),
+            "params_source": ("measured: instantiated from the generated configs/model/"
+                              f"{key}.yaml at the mini data's sizes" if figures else f"unmeasured: {unmeasured_reason}"),
+            "flops_per_sample": figures.get("flops_per_sample"),
+            "activations_per_sample": figures.get("activations_per_sample"),
+            "cpu_latency_ms": figures.get("cpu_latency_ms"),
+            **estimate,
+            "datasets": {
+                "mini": {"name": spec["mini"]["name"], "origin": spec["mini"]["origin"], "licence": spec["mini"]["licence"],
+                         "generated": spec["mini"]["generated"], "path": "data/mini/"},
+                "full": {k: spec["full"][k] for k in ("name", "size", "samples", "licence", "layout")},
+            },
+            "expected_performance": model["expected"],
+            "strengths": model["strengths"], "weaknesses": model["weaknesses"], "constraints": model["constraints"],
+        })
+    return {
+        "schema_version": 1,
+        "family": family,
+        "chosen": answers["model"],
+        "choice_rationale": rationale,
+        "planner": planner,
+        "hardware": {k: hw[k] for k in ("name", "source", "fp32_tflops", "tensor_tflops", "memory_gb")},
+        "assumptions": {"batch_size": batch or 1, "epochs": epochs or 1, "precision": precision,
+                        "utilisation": resources.UTILISATION, "full_samples": samples,
+                        "samples_source": "requirement" if stated else f"catalog: {spec['full']['name']}"},
+        "candidates": candidates,
+    }
+
+
+def task_doc(answers: dict[str, Any], catalog: dict[str, Any]) -> dict[str, Any]:
+    package = answers["project_name"].replace("-", "_")
+    return {"schema_version": 1, "family": answers["task_family"], "model": answers["model"],
+            "tasks": tasks(answers["task_family"], answers["model"], package, catalog)}

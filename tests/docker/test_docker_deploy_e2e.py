@@ -1,0 +1,181 @@
+"""Stages C2-C3 against the real engine: base image, wheelhouse, offline build, checks in the container,
+compose deploy with real HTTP, and the failure path (error reports, nothing left running).
+
+One generated project (tabular regression: the fastest to train) goes through the project's own nox
+sessions in order; each test is one stage and relies on the ones before it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from validators.frontmatter import join, split
+
+from ..helpers import render
+
+pytestmark = [pytest.mark.e2e, pytest.mark.docker]
+SMOKE_TESTS = ["GET /health", "GET /openapi.json", "POST /predict", "POST /predict/batch (4 inputs)", "POST /predict, malformed body",
+               "POST /predict/batch, 65 inputs", "GET /metrics"]
+
+
+def nox(root: Path, *args: str, check: bool = True, timeout: int = 1200) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("VIRTUAL_ENV", None)
+    result = subprocess.run([sys.executable, "-m", "nox", *args], cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert result.returncode == 0, f"nox {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-5000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def docker(*args: str) -> str:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def running(project: str = "demo-project") -> list[str]:
+    return docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={project}").split()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = render(tmp_path_factory.mktemp("deploy") / "demo_project", task_family="tabular_regression")
+    nox(root, "-s", "train_smoke")
+    yield root
+    subprocess.run([sys.executable, "-m", "nox", "-s", "deploy", "--", "--down"], cwd=root, capture_output=True)
+
+
+def test_docker_base_is_a_debootstrapped_image_with_the_projects_python(project):
+    nox(project, "-s", "docker_base")  # keeps an existing base: building it takes minutes
+    assert docker("run", "--rm", "--network", "none", "local/bookworm-python:base", "python3", "-c",
+                  "import sys, venv, ensurepip; print(sys.version_info[:2])") == "(3, 11)"
+
+
+def test_wheelhouse_holds_every_pin_of_the_image(project):
+    nox(project, "-s", "wheelhouse")
+    names = {p.name.split("-")[0].lower() for p in (project / "wheelhouse/cpu").glob("*.whl")}
+    pins = [line.split("==")[0].strip().lower().replace("-", "_") for name in ("requirements-cpu.txt", "deploy/docker/requirements.txt")
+            for line in (project / name).read_text().splitlines() if "==" in line and not line.startswith("#")]
+    assert set(pins) <= names, f"pins without a wheel: {sorted(set(pins) - names)}"
+
+
+def test_docker_build_is_offline_multi_stage_and_non_root(project):
+    out = nox(project, "-s", "docker_build").stdout
+    assert "--network=none" in out and "--build-arg BASE_IMAGE=local/bookworm-python:base" in out
+    info = json.loads(docker("image", "inspect", "demo_project:cpu"))[0]
+    assert info["Config"]["User"] == "10001"
+    assert info["Config"]["Healthcheck"]["Test"][0] == "CMD"
+    assert "/models/model.ckpt" in " ".join(info["Config"]["Env"])
+    leftovers = docker("run", "--rm", "--network", "none", "--entrypoint", "sh", "demo_project:cpu", "-c",
+                       "ls -d /wheelhouse /tmp/requirements /root/.cache/pip 2>/dev/null; find / -xdev -name '*.whl' -not -path '/usr/share/python-wheels/*' | head -3")
+    assert leftovers == "", f"the runtime image holds build leftovers: {leftovers}"
+
+
+def test_container_check_loads_the_model_inside_the_image(project):
+    nox(project, "-s", "container_check")
+    text = (project / "container_env_check.log").read_text()
+    log = yaml.safe_load(text)
+    assert text.startswith("# container_env_check.log: stage C2, checks run inside demo_project:cpu")
+    assert {k: log[k] for k in ("image", "torch_version", "cuda_available", "service_import", "uid", "failures", "result")} == {
+        "image": "demo_project:cpu", "torch_version": "2.13.0+cpu", "cuda_available": False, "service_import": "ok",
+        "uid": 10001, "failures": [], "result": "pass"}
+    assert log["model_load"].startswith("ok (TaskModule, ")
+
+
+def test_deploy_serves_checks_and_measures_against_the_sla(project):
+    front, body = split((project / "requirements.md").read_text())
+    front["sla"].update(latency_ms=5000, throughput_per_s=1)  # met on any machine: verdicts are unit-tested
+    (project / "requirements.md").write_text(join(front, body))
+    port = free_port()
+    out = nox(project, "-s", "deploy", "--", "--port", str(port), "--requests", "60").stdout
+    report, _ = split((project / "deploy_report.md").read_text())
+    assert (report["passed"], report["url"], report["image"], report["errors"]) == (True, f"http://127.0.0.1:{port}", "demo_project:cpu", 0)
+    assert [t["test"] for t in report["smoke"] if t["passed"]] == SMOKE_TESTS
+    assert report["endpoints"] == {"/health": 200, "/openapi.json": 200, "/metrics": 200, "/docs": 200}
+    assert report["docs"]["assets"] == ["/static/swagger-ui-bundle.js", "/static/swagger-ui.css"]
+    if any(Path(d, "chromium").exists() for d in os.environ["PATH"].split(os.pathsep)):
+        assert report["docs"]["browser"].startswith("chromium rendered "), report["docs"]["browser"]
+    lat = report["latency_ms"]
+    assert 0 < lat["p50"] <= lat["p95"] <= lat["p99"] and report["throughput_per_s"] > 0 and report["memory_mib"] > 0
+    assert [(c["metric"], c["target"], c["verdict"]) for c in report["sla"]] == [
+        ("latency p95 (ms)", 5000, "met"), ("throughput (requests/s)", 1, "met")]
+    assert (project / "deploy_latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    readme = (project / "README.md").read_text()
+    assert f"Deployed demo_project:cpu at {report['deployed_at']} (http://127.0.0.1:{port}" in readme
+    assert f"the service runs at http://127.0.0.1:{port}" in out
+    assert len(running()) == 1  # left running for stage C4
+
+
+def test_monitor_scrapes_the_deployed_service_and_finds_no_drift(project):
+    deployed, _ = split((project / "deploy_report.md").read_text())
+    out = nox(project, "-s", "monitor").stdout
+    report, _ = split((project / "docker_running_report.md").read_text())
+    assert (report["stage"], report["url"], report["passed"]) == ("C4", deployed["url"], True), out
+    assert [(d["check"], d["verdict"]) for d in report["drift"]] == [
+        ("latency_p95", "met"), ("error_ratio", "met"), ("throughput", "met"), ("model_loaded", "met")]
+    # smoke: one good and one malformed /predict; load: 60 sequential and 60 concurrent
+    assert (report["endpoints"]["/predict"]["requests"], report["endpoints"]["/predict"]["errors_5xx"]) == (122, 0)
+    assert report["monitoring"]["passed"] is True
+    if shutil.which("promtool"):
+        assert {c["tool"] for c in report["monitoring"]["checks"]} >= {"promtool"}
+    readme = (project / "README.md").read_text()
+    assert "<!-- hephaestus:requirements-status:start -->" in readme and "| R1 |" in readme
+
+
+def test_rollback_recreates_the_service_from_the_previous_image(project):
+    port = split((project / "deploy_report.md").read_text())[0]["url"].rsplit(":", 1)[1]
+    docker("tag", "demo_project:cpu", "demo_project:cpu-previous")  # what a second docker_build leaves
+    before = running()
+    env = {**os.environ, "PORT": port, "MODEL_DIR": str(project / "checkpoints"), "MODEL_FILE": "last.ckpt", "HEALTH_TIMEOUT": "120"}
+    done = subprocess.run(["bash", "scripts/rollback.sh", "cpu"], cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1] == f"rollback: demo_project:cpu is healthy at http://127.0.0.1:{port}/health"
+    after = running()
+    assert len(after) == 1 and after != before  # a new container from the re-tagged image
+
+
+def test_a_service_that_never_gets_healthy_is_stopped_with_an_error_report(project, tmp_path):
+    tmp_path.chmod(0o755)  # the container's user (UID 10001) reads the mounted folder as "other"
+    bad = tmp_path / "last.ckpt"
+    bad.write_bytes(b"not a checkpoint" * 100)
+    bad.chmod(0o644)
+    result = nox(project, "-s", "deploy", "--", "--port", str(free_port()), "--checkpoint", str(bad), "--timeout", "90", check=False)
+    assert result.returncode != 0
+    assert re.search(r"error: deploy failed at health: the container exited before /health answered 200 \(status: \w+, "
+                     r"restarts: \d+\); the stack is stopped and docker_error_report_1\.md written", result.stdout), result.stdout
+    front, body = split((project / "docker_error_report_1.md").read_text())
+    assert (front["step"], front["stopped"]) == ("health", True)
+    assert "UnpicklingError" in body  # the container's own log explains it
+    assert running() == []
+
+
+def test_a_second_failure_writes_the_next_report_and_keeps_the_first(project):
+    result = nox(project, "-s", "deploy", "--", "--variant", "gpu", check=False)  # no GPU image was built
+    assert "error: deploy failed at image: image demo_project:gpu does not exist; the stack is stopped" in result.stdout
+    assert sorted(p.name for p in project.glob("docker_error_report_*.md")) == ["docker_error_report_1.md", "docker_error_report_2.md"]
+    assert running() == []
+
+
+def test_a_checkpoint_the_service_user_cannot_read_is_refused_before_compose_up(project, tmp_path):
+    secret = tmp_path / "private.ckpt"
+    secret.write_bytes((project / "checkpoints/last.ckpt").read_bytes())
+    secret.chmod(0o600)
+    result = nox(project, "-s", "deploy", "--", "--checkpoint", str(secret), check=False)
+    assert (f"error: deploy failed at checkpoint: the service runs as UID 10001 and cannot read {secret} (modes -rw-------, "
+            f"folder drwx------): `chmod o+r {secret}` and `chmod o+rx {tmp_path}`; the stack is stopped") in result.stdout
+    assert split((project / "docker_error_report_3.md").read_text())[0]["step"] == "checkpoint"
+    assert running() == []

@@ -1,0 +1,147 @@
+"""The offline planner: extraction table (EN/ZH), scoring rules, clarifications, schema errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hooks.planner import clarify, scoring
+from hooks.planner.extract import extract, language
+from hooks.planner.offline import analyse, infer, reading
+from validators.schema import schema_errors
+
+from ..helpers import CATALOG
+
+CORPUS = yaml.safe_load((Path(__file__).parents[1] / "data" / "planner_corpus.yaml").read_text(encoding="utf-8"))
+FIELDS = ["family", "latency_ms", "throughput_per_s", "accuracy_pct", "f1_pct", "error_metric", "budget",
+          "deadline_days", "gpu", "gpu_memory_gb", "cpu_only", "dataset_size"]
+DEFAULT_REQUIREMENT = ("Classify handwritten digits from small grayscale scans. Inference must stay under 20 ms per "
+                       "image on a CPU and accuracy should exceed 95%.")
+
+
+def test_corpus_has_40_texts_half_chinese():
+    assert len(CORPUS) >= 40
+    assert sum(language(c["text"]) == "zh" for c in CORPUS) >= len(CORPUS) / 2
+    assert {c["family"] for c in CORPUS} == set(CATALOG)
+
+
+@pytest.mark.parametrize("case", CORPUS, ids=[c["id"] for c in CORPUS])
+def test_family_and_every_number_are_read_exactly(case):
+    expected = {f: case["expect"].get(f, False if f == "cpu_only" else None) for f in FIELDS}
+    expected["family"] = case["family"]
+    got = reading(case["text"], CATALOG)
+    assert {f: got[f] for f in FIELDS} == expected
+
+
+@pytest.mark.parametrize(("text", "latency"), [("respond in 0.2 s per request", 200.0), ("推理延迟1.5秒以内", 1500.0),
+                                               ("under 50ms", 50.0), ("process 2 s of audio per second", None)])
+def test_latency_units_convert_to_ms(text, latency):
+    found = extract(text).latency_ms
+    assert (found.value if found else None) == latency
+
+
+@pytest.mark.parametrize("text", ["每秒处理300张图片", "300 images/s", "300 requests per second"])
+def test_throughput_is_not_mistaken_for_data_or_latency(text):
+    found = extract(text)
+    assert (found.throughput_per_s.value, found.dataset_size, found.latency_ms) == (300.0, None, None)
+
+
+@pytest.mark.parametrize(("finding", "wished", "code"), [
+    ({"bounded": True}, False, "S1"), ({"bounded": False}, False, "S2"), (None, True, "S3"), (None, False, "S4")])
+def test_sla_rules(finding, wished, code):
+    assert scoring.sla_rule(finding, wished) == code
+
+
+@pytest.mark.parametrize(("hits", "code"), [([0, 0, 0], "F4"), ([1, 1, 0], "F3"), ([1.5, 1, 0], "F2"), ([2, 1, 0], "F1"),
+                                            ([2.5, 2.5], "F3")])
+def test_family_rules(hits, code):
+    assert scoring.family_rule(hits) == code
+
+
+def test_other_rules_and_threshold():
+    assert [scoring.hardware_rule("T4", False, True), scoring.hardware_rule(None, True, False),
+            scoring.hardware_rule(None, False, True), scoring.hardware_rule(None, False, False)] == ["H1", "H1", "H2", "H3"]
+    assert [scoring.data_rule(True, True), scoring.data_rule(True, False), scoring.data_rule(False, False)] == ["D1", "D2", "D3"]
+    assert [scoring.problem_rule(0.75, 8, 0), scoring.problem_rule(0.75, 0, 15), scoring.problem_rule(0.5, 30, 0)] == ["P1", "P1", "P2"]
+    assert scoring.needs_clarification(0.6) and not scoring.needs_clarification(0.61)
+    assert scoring.rule("S4") == {"score": 0.3, "rule": "S4: not stated"}
+
+
+def test_every_item_at_or_below_threshold_gets_a_question_and_strategy():
+    analysis = analyse(DEFAULT_REQUIREMENT, CATALOG)
+    scores = {i["name"]: i["score"] for i in analysis["items"]}
+    assert scores == {"problem statement": 0.9, "task family": 0.9, "latency": 0.9, "throughput": 0.3, "quality": 0.9,
+                      "budget": 0.3, "deadline": 0.3, "hardware": 0.9, "data": 0.7, "software": 1.0, "deployment": 0.5}
+    asked = [(i["name"], i["clarification"]["id"]) for i in analysis["items"] if i["clarification"]]
+    assert asked == [("throughput", "Q1"), ("budget", "Q2"), ("deadline", "Q3"), ("deployment", "Q4")]
+    for item in analysis["items"]:
+        if item["clarification"]:
+            assert item["clarification"]["strategy"].startswith("needs human input: ")
+            assert item["clarification"]["answer"] is None
+
+
+def test_a_vague_chinese_requirement_is_asked_in_chinese():
+    analysis = analyse("做一个模型", CATALOG)
+    family = next(i for i in analysis["items"] if i["name"] == "task family")
+    assert (family["score"], family["rule"]) == (0.3, "F4: no family cue")
+    assert family["clarification"]["question"] == clarify.QUESTIONS["task family"][1]
+    assert all(i["clarification"] for i in analysis["items"] if i["score"] <= 0.6)
+
+
+def test_answers_are_rescored():
+    item = next(i for i in analyse(DEFAULT_REQUIREMENT, CATALOG)["items"] if i["name"] == "throughput")
+    numeric = clarify.rescore(item, "about 300 requests/s at peak")
+    assert (numeric["score"], numeric["rule"], numeric["clarification"]["answer"]) == (0.9, "A1: answered with a number",
+                                                                                          "about 300 requests/s at peak")
+    words = clarify.rescore(item, "whatever one server gives")
+    assert (words["score"], words["rule"]) == (0.7, "A2: answered in words")
+    assert clarify.rescore(item, "  ") is item
+
+
+def test_ask_uses_questionary_and_rescores(monkeypatch):
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    items = analyse(DEFAULT_REQUIREMENT, CATALOG)["items"]
+    with create_pipe_input() as pipe:
+        pipe.send_text("500 QPS\r" "\r" "in 3 weeks\r" "Docker on our GPU cluster\r")
+        answered = clarify.ask(items, input=pipe, output=DummyOutput())
+    by_name = {i["name"]: i for i in answered}
+    assert [by_name[n]["score"] for n in ("throughput", "budget", "deadline", "deployment")] == [0.9, 0.3, 0.9, 0.7]
+    assert by_name["budget"]["clarification"]["answer"] is None
+
+
+def test_planner_defaults_for_copier_questions():
+    assert infer("对PCB缺陷照片分类，T4显卡，数据约5万张图片", "task_family") == "image_classification"
+    assert infer("对PCB缺陷照片分类，T4显卡，数据约5万张图片", "model") == "resnet"  # 50k samples, a GPU
+    assert infer("对PCB缺陷照片分类，T4显卡，数据约5万张图片", "accelerator") == "gpu"
+    assert infer(DEFAULT_REQUIREMENT, "model", "text_classification") == "fasttext"
+    assert infer(DEFAULT_REQUIREMENT, "accelerator") == "cpu"
+    with pytest.raises(ValueError, match="unknown question 'color'"):
+        infer("x", "color")
+
+
+def requirements_front_matter(analysis):
+    return {"schema_version": 1, "project": "demo", "language": "en", "requirement": "x",
+            "planner": {"name": "offline", "model": None, "fallback": None}, **{k: analysis[k] for k in analysis},
+            "compatibility": {"python": "3.11", "torch": "2.13.0", "lightning": "2.6.6", "deployment": None}}
+
+
+def test_schema_errors_name_file_path_value_and_hint():
+    doc = requirements_front_matter(analyse(DEFAULT_REQUIREMENT, CATALOG))
+    assert list(schema_errors(doc, "requirements", file="requirements.md")) == []
+    doc["items"][0]["score"] = 1.5
+    doc["items"][3]["clarification"] = None          # throughput scored 0.3: needs one
+    doc["surprise"] = True
+    errors = [str(e) for e in schema_errors(doc, "requirements", file="requirements.md")]
+    assert errors == [
+        "requirements.md: surprise: True is invalid: expected no key 'surprise' here (allowed: schema_version, project, "
+        "language, requirement, planner, family, problem_statements, goals, sla, constraints, compatibility, items) "
+        "(hint: remove the key or fix its spelling: the schema is closed)",
+        "requirements.md: items[0].score: 1.5 is invalid: expected at most 1 "
+        "(hint: scores lie in 0..1 (the rules: docs/planning.md of the template))",
+        "requirements.md: items[3].clarification: missing: expected a value of type object "
+        "(hint: use the documented type)",
+    ]

@@ -1,0 +1,35 @@
+"""B2: execute scripts/explore_mini.ipynb headless and check that it produced its figures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..errors import GateError
+from ..project import Project
+
+NOTEBOOK = "scripts/explore_mini.ipynb"
+EXECUTED = "logs/explore_mini.executed.ipynb"
+FIGURES = ("logs/figures/mini_samples.png", "logs/figures/mini_distribution.png")
+
+
+def execute(project: Project, timeout_s: int = 300) -> list[str]:
+    """Run every cell with a fresh kernel from scripts/; save the executed copy under logs/. Returns the figures."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(project.root / NOTEBOOK, as_version=4)
+    NotebookClient(nb, timeout=timeout_s, kernel_name="python3",
+                   resources={"metadata": {"path": str(project.root / "scripts")}}).execute()
+    (project.root / "logs").mkdir(exist_ok=True)
+    nbformat.write(nb, project.root / EXECUTED)
+    return [f for f in FIGURES if (project.root / f).is_file()]
+
+
+def rule_notebook(project: Project) -> Iterator[GateError]:
+    if not (project.root / NOTEBOOK).is_file():
+        yield GateError(NOTEBOOK, "", None, "the notebook to exist", "`copier update --trust` restores it")
+        return
+    for figure in FIGURES:
+        path = project.root / figure
+        if not path.is_file() or path.stat().st_size < 1000:
+            yield GateError(figure, "", None, "a figure written by the executed notebook", "run `nox -s env_check`")
