@@ -4,11 +4,20 @@
     nox -s tests     # unit tests, then end-to-end tests (generate projects, run their own nox sessions)
     nox -s corpus    # the whole bugfix fault corpus (tests runs one fault per fix mechanism)
     nox -s bench     # bench.py (copy, setup uv vs pip, train_smoke, Lightning vs plain) and planner_bench.py
+    nox -s upgrade   # move requirements/*.txt to the newest versions pyproject.toml allows, then run the tests
+    nox -s lock      # re-resolve requirements/*.txt after an edit to pyproject.toml or requirements/torch.in
+
+Every session installs the framework from the lock, requirements/test.txt (Linux x86_64, Python 3.11,
+the CPU build of torch), then the repository itself with --no-deps: a fresh machine gets the versions
+the last green `nox -s upgrade` tested, not whatever PyPI serves that day.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -26,8 +35,12 @@ nox.options.sessions = ["tests"]
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 
-
-TORCH = "torch==2.13.0+cpu" if sys.platform == "linux" else "torch==2.13.0"
+REQUIREMENTS = ROOT / "requirements"
+LOCK = REQUIREMENTS / "test.txt"          # pyproject.toml's `test` extra, resolved and pinned
+CI_IN, CI_LOCK = REQUIREMENTS / "ci.in", REQUIREMENTS / "ci.txt"  # nox and uv for .ci/run, pinned as in LOCK
+TORCH_IN = REQUIREMENTS / "torch.in"      # the torch pin (the CPU build); edit it, then `nox -s lock`
+LOCK_PYTHON = "3.11"
+LOCK_PLATFORM = "x86_64-manylinux_2_28"   # the torch CPU wheel's tag; any Linux x86_64 with glibc >= 2.28
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
@@ -45,17 +58,93 @@ def torch_source() -> list[str]:
     return ["--extra-index-url", TORCH_CPU_INDEX, "--index-strategy", "unsafe-best-match"]
 
 
+def lock_inputs_digest() -> str:
+    """A digest of what the lock is resolved from: pyproject.toml's requirements and requirements/torch.in."""
+    import tomllib  # nox on Python 3.11+, as the lock
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    inputs = {key: project.get(key) for key in ("requires-python", "dependencies", "optional-dependencies")}
+    inputs["torch"] = [line.split("#")[0].strip() for line in TORCH_IN.read_text(encoding="utf-8").splitlines()]
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def lock_header(what: str) -> str:
+    return (
+        f"# {what}\n"
+        f"# Resolved for Linux x86_64 ({LOCK_PLATFORM}), Python {LOCK_PYTHON}, torch from requirements/torch.in.\n"
+        "# Do not edit: `nox -s upgrade` rewrites it (newest allowed versions, then the tests);\n"
+        "# `nox -s lock` re-resolves after an edit to pyproject.toml or requirements/torch.in, keeping the other pins.\n"
+        f"# inputs: {lock_inputs_digest()}\n"
+    )
+
+
+def compile_lock(session: nox.Session, upgrade: bool) -> None:
+    """uv pip compile pyproject.toml's `test` extra into LOCK, then nox and uv into CI_LOCK (as pinned in LOCK).
+
+    An install step (run_install), so `nox -s upgrade --install-only` refreshes the lock and the venv
+    without running the tests.
+    """
+    common = [
+        "--python-version", LOCK_PYTHON, "--python-platform", LOCK_PLATFORM,
+        "--no-header", "--quiet", *(["--upgrade"] if upgrade else []),
+    ]
+    with session.chdir(ROOT):  # relative paths in the `# via` annotations
+        for src, out, what in [
+            (["pyproject.toml", "--extra", "test", "-c", TORCH_IN.relative_to(ROOT).as_posix()], LOCK,
+             "The framework's locked environment: every session installs it (noxfile.py, install_framework)."),
+            ([CI_IN.relative_to(ROOT).as_posix(), "-c", LOCK.relative_to(ROOT).as_posix()], CI_LOCK,
+             "nox and uv for .ci/run, at the versions requirements/test.txt pins."),
+        ]:
+            rel = out.relative_to(ROOT).as_posix()
+            session.run_install("uv", "pip", "compile", *src, *common, *torch_source(), "-o", rel, external=True)
+            out.write_text(lock_header(what) + out.read_text(encoding="utf-8"), encoding="utf-8")
+            session.log(f"{rel}: {sum(1 for line in out.read_text().splitlines() if '==' in line)} pins")
+
+
 def install_framework(session: nox.Session) -> None:
-    session.install(TORCH, "-e", ".[test]", *torch_source())
+    """Install LOCK (torch from torch_source()), then this repository with --no-deps."""
+    header = LOCK.read_text(encoding="utf-8")[:2000]
+    found = re.search(r"^# inputs: (\w+)", header, re.MULTILINE)
+    if not found or found.group(1) != lock_inputs_digest():
+        session.error(
+            f"{LOCK.relative_to(ROOT)} is out of date with pyproject.toml / requirements/torch.in: "
+            "run `nox -s lock` (keeps the other pins) or `nox -s upgrade`"
+        )
+    if f"{sys.version_info.major}.{sys.version_info.minor}" != LOCK_PYTHON:
+        session.warn(f"the lock is resolved for Python {LOCK_PYTHON}, nox runs on {sys.version.split()[0]}")
+    lock = LOCK
+    if sys.platform != "linux":  # the +cpu local version is Linux-only; elsewhere PyPI's torch is the CPU build
+        lock = Path(session.create_tmp()) / "test.txt"
+        lock.write_text(re.sub(r"^(torch==[^+\s]+)\+cpu", r"\1", LOCK.read_text(encoding="utf-8"), flags=re.M))
+    session.install("-r", os.fspath(lock), *torch_source())
+    session.install("--no-deps", "-e", ".")
+
+
+def run_tests(session: nox.Session) -> None:
+    session.run("ruff", "check", ".")
+    session.run("pytest", "-m", "not e2e", *session.posargs)
+    session.run("pytest", "-m", "e2e and not corpus", *session.posargs)
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """Lint, unit tests, then the end-to-end tests (args go to both pytest runs)."""
     install_framework(session)
-    session.run("ruff", "check", ".")
-    session.run("pytest", "-m", "not e2e", *session.posargs)
-    session.run("pytest", "-m", "e2e and not corpus", *session.posargs)
+    run_tests(session)
+
+
+@nox.session
+def upgrade(session: nox.Session) -> None:
+    """Move requirements/*.txt to the newest versions pyproject.toml allows, then run the tests (args go to pytest)."""
+    compile_lock(session, upgrade=True)
+    install_framework(session)
+    run_tests(session)
+
+
+@nox.session
+def lock(session: nox.Session) -> None:
+    """Re-resolve requirements/*.txt after an edit to pyproject.toml or requirements/torch.in, keeping the other pins."""
+    compile_lock(session, upgrade=False)
 
 
 @nox.session
