@@ -1,4 +1,4 @@
-"""Stages A1-A3 documents: write requirements.md, tech.md and task.md into a generated project.
+"""Stages A1-A3 documents: write docs/plan/requirements.md, tech.md and task.md into a generated project.
 
 Run by copier on `copy` (copier.yml `_tasks`), from the project folder:
 
@@ -29,10 +29,11 @@ from hooks.planner.catalog import load_catalog  # noqa: E402
 from hooks.planner.extract import extract  # noqa: E402
 from hooks.planner.llm import PlannerError  # noqa: E402
 from hooks.planner.offline import analyse, choose_model  # noqa: E402
+from validators.artifacts import REQUIREMENTS, TASK, TECH  # noqa: E402
 from validators.errors import DependencyError, HephaestusError  # noqa: E402
 from validators.schema import schema_errors  # noqa: E402
 
-DOCUMENTS = ("requirements.md", "tech.md", "task.md")
+DOCUMENTS = (REQUIREMENTS.path, TECH.path, TASK.path)
 
 
 def read_answers(path: Path) -> dict[str, Any]:
@@ -93,14 +94,14 @@ def build_documents(answers: dict[str, Any], project: Path, *, interactive: bool
     tech = plan.tech_doc(answers, analysis, record, rationale, measured, catalog, reason)
     task = plan.task_doc(answers, catalog)
     try:
-        errors = [*schema_errors(req, "requirements", file="requirements.md"),
-                  *schema_errors(tech, "tech", file="tech.md"), *schema_errors(task, "task", file="task.md")]
+        errors = [*schema_errors(req, REQUIREMENTS.schema, file=REQUIREMENTS.path),
+                  *schema_errors(tech, TECH.schema, file=TECH.path), *schema_errors(task, TASK.schema, file=TASK.path)]
     except DependencyError as err:  # still write the documents, and say they were not validated
         errors = [f"documents not validated: {err}"]
     for error in errors:
         print(f"planner: {error}", file=sys.stderr)
-    return {"requirements.md": render.requirements_md(req), "tech.md": render.tech_md(tech, req["sla"]),
-            "task.md": render.task_md(task)}
+    return {REQUIREMENTS.path: render.requirements_md(req), TECH.path: render.tech_md(tech, req["sla"]),
+            TASK.path: render.task_md(task)}
 
 
 def write(project: Path, texts: dict[str, str], force: bool) -> list[str]:
@@ -110,6 +111,7 @@ def write(project: Path, texts: dict[str, str], force: bool) -> list[str]:
         if path.exists() and not force:
             print(f"planner: kept the existing {name} (project-owned; --force rewrites it)")
             continue
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".md.tmp")
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
@@ -126,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     project = args.project.resolve()
     if not args.force and all((project / name).exists() for name in DOCUMENTS):
-        print("planner: requirements.md, tech.md and task.md exist; kept them (--force rewrites)")
+        print(f"planner: {', '.join(DOCUMENTS)} exist; kept them (--force rewrites)")
         return 0
     start = time.perf_counter()
     try:

@@ -30,60 +30,66 @@ class Artifact:
 
 # A1-A5: the planner's documents (copier's tasks), the reports of copy time, the venv spec.
 ANSWERS = Artifact(".copier-answers.yml", "A", TEMPLATE, what="copier's answers")
-REQUIREMENTS = Artifact("requirements.md", "A1", PROJECT, "requirements", "the analysed requirement")
-TECH = Artifact("tech.md", "A2", PROJECT, "tech", "candidate models and measured resources")
-TASK = Artifact("task.md", "A3", PROJECT, "task", "the task breakdown")
-BUILD_LOG = Artifact("PROJECT_BUILD_LOG.md", "A3", PROJECT, "build_log", "each task's checked evidence")
-REVIEW = Artifact("REVIEW_REPORT.md", "A4", PROJECT, "review_report", "code and config review")
-VENV_SPEC = Artifact("venv.md", "A5", TEMPLATE, "venv", "how to build the debug environments")
+README = Artifact("README.md", "A3", TEMPLATE, what="the project's README (stages C3-C4 rewrite their marked sections)")
+REQUIREMENTS = Artifact("docs/plan/requirements.md", "A1", PROJECT, "requirements", "the analysed requirement")
+TECH = Artifact("docs/plan/tech.md", "A2", PROJECT, "tech", "candidate models and measured resources")
+TASK = Artifact("docs/plan/task.md", "A3", PROJECT, "task", "the task breakdown")
+BUILD_LOG = Artifact("reports/PROJECT_BUILD_LOG.md", "A3", PROJECT, "build_log", "each task's checked evidence")
+REVIEW = Artifact("reports/REVIEW_REPORT.md", "A4", PROJECT, "review_report", "code and config review")
+VENV_SPEC = Artifact("docs/venv.md", "A5", TEMPLATE, "venv", "how to build the debug environments")
 CLAUDE = Artifact("CLAUDE.md", "A5", TEMPLATE, what="the rules for assistants")
-SPECS = Artifact("specs", "A5", TEMPLATE, what="the spec copies")
+SPECS = Artifact("docs/specs", "A5", TEMPLATE, what="the spec copies")
 REQUIREMENTS_CPU = Artifact("requirements-cpu.txt", "A5", TEMPLATE, what="debug-cpu pins")
 REQUIREMENTS_GPU = Artifact("requirements-gpu.txt", "A5", TEMPLATE, what="debug-gpu pins")
 # B1-B4
 RULES_CUSTOMISED = Artifact("CLAUDE.local.md", "B1", PROJECT, "rules_decision", "rules as customised")
 RULES_INHERITED = Artifact("CLAUDE.inherited.md", "B1", PROJECT, "rules_decision", "rules accepted as they are")
-ENV_CHECK = Artifact("env_check_report.md", "B2", PROJECT, "env_check", "the venv against its pins")
-MINI_DATASET = Artifact("mini_dataset.md", "B2", PROJECT, "mini_dataset", "what data/mini holds")
+ENV_CHECK = Artifact("reports/env_check_report.md", "B2", PROJECT, "env_check", "the venv against its pins")
+MINI_DATASET = Artifact("reports/mini_dataset.md", "B2", PROJECT, "mini_dataset", "what data/mini holds")
 MINI_DATA = Artifact("data/mini", "B2", PROJECT, what="the mini dataset (written once, on copy)")
-NOTEBOOK_FIGURES = Artifact("logs/figures", "B2", RUNTIME, what="the notebook's figures")
-BUGFIX_REPORT = Artifact("bugfix_report.md", "B3", PROJECT, "bugfix_report", "the fix loop's record")
-GUIDANCE = Artifact("full_train_guidance.md", "B4", PROJECT, "full_train_guidance", "full-training guidance")
+FIGURES = Artifact("reports/figures", "B2", PROJECT, what="the reports' figures (the notebook's, deploy's)")
+NOTEBOOK_RUN = Artifact("reports/explore_mini.executed.ipynb", "B2", PROJECT, what="the notebook, executed headless")
+NOTEBOOK_FIGURES = Artifact("reports/figures/mini_samples.png", "B2", PROJECT, what="the notebook's sample grid")
+NOTEBOOK_DISTRIBUTION = Artifact("reports/figures/mini_distribution.png", "B2", PROJECT, what="the notebook's class or value distribution")
+BUGFIX_REPORT = Artifact("reports/bugfix_report.md", "B3", PROJECT, "bugfix_report", "the fix loop's record")
+GUIDANCE = Artifact("reports/full_train_guidance.md", "B4", PROJECT, "full_train_guidance", "full-training guidance")
 LAUNCH_SLURM = Artifact("scripts/launch_slurm.sh", "B4", PROJECT, what="SLURM launch script (yours to edit)")
 LAUNCH_TORCHRUN = Artifact("scripts/launch_torchrun.sh", "B4", PROJECT, what="torchrun launch script (yours to edit)")
+EXPERIMENTS = Artifact("configs/experiment", "A3", TEMPLATE, what="experiment configs, `experiment=<name>` (the README is the template's)")
+FULL_TRAINING = Artifact("configs/experiment/full_ddp.yaml", "B4", PROJECT, what="the multi-node setup the launch scripts run")
 # C1-C4
-DOCKER_ENV = Artifact("docker_env_report.md", "C1", PROJECT, what="engine, Compose, GPU passthrough")
-CONTAINER_CHECK = Artifact("container_env_check.log", "C2", PROJECT, what="checks inside the image (YAML)")
-DEPLOY_REPORT = Artifact("deploy_report.md", "C3", PROJECT, what="endpoints, smoke tests, SLA figures")
-DEPLOY_FIGURE = Artifact("deploy_latency.png", "C3", PROJECT, what="latency histogram")
-DOCKER_ERROR = Artifact("docker_error_report_{n}.md", "C3", PROJECT, what="a fatal deploy failure (N counts up)")
-RUNNING_REPORT = Artifact("docker_running_report.md", "C4", PROJECT, "docker_running_report", "drift and monitoring")
+DOCKER_ENV = Artifact("reports/docker_env_report.md", "C1", PROJECT, what="engine, Compose, GPU passthrough")
+CONTAINER_CHECK = Artifact("reports/container_env_check.log", "C2", PROJECT, what="checks inside the image (YAML)")
+DEPLOY_REPORT = Artifact("reports/deploy_report.md", "C3", PROJECT, what="endpoints, smoke tests, SLA figures")
+DEPLOY_FIGURE = Artifact("reports/figures/deploy_latency.png", "C3", PROJECT, what="latency histogram")
+DOCKER_ERROR = Artifact("reports/docker_error_report_{n}.md", "C3", PROJECT, what="a fatal deploy failure (N counts up)")
+RUNNING_REPORT = Artifact("reports/docker_running_report.md", "C4", PROJECT, "docker_running_report", "drift and monitoring")
 MONITORING = Artifact("deploy/monitoring", "C4", PROJECT, what="Prometheus, alert rules, Grafana dashboard")
 ROLLBACK = Artifact("scripts/rollback.sh", "C4", TEMPLATE, what="re-tag the previous image and recreate")
 WHEELHOUSE = Artifact("wheelhouse", "C2", RUNTIME, what="wheels for the offline image build")
-# Training runs
-CHECKPOINT = Artifact("checkpoints/last.ckpt", "run", RUNTIME, what="the newest run's last checkpoint")
-SMOKE_SUMMARY = Artifact("logs/smoke_run.json", "run", RUNTIME, what="train_smoke's run summary")
-BUGFIX_SUMMARY = Artifact("logs/bugfix_run.json", "run", RUNTIME, what="the bugfix loop's run summary")
-LOGS = Artifact("logs", "run", RUNTIME, what="CSV logs and run summaries")
-CHECKPOINTS = Artifact("checkpoints", "run", RUNTIME, what="checkpoints")
+# Training runs: one folder each, never overwritten; runs/latest links the newest.
+RUNS = Artifact("runs", "run", RUNTIME, what="one folder per training run: runs/<UTC timestamp>-<name>/")
+LATEST = Artifact("runs/latest", "run", RUNTIME, what="link to the newest run folder")
+RUN_SUMMARY = Artifact("runs/latest/summary.json", "run", RUNTIME, what="the newest run's summary")
+CHECKPOINT = Artifact("runs/latest/checkpoints/last.ckpt", "run", RUNTIME, what="the newest run's last checkpoint")
+REPORTS = Artifact("reports", "A-C", PROJECT, what="every stage report; figures in reports/figures/")
 
 ARTIFACTS: tuple[Artifact, ...] = tuple(v for v in globals().values() if isinstance(v, Artifact))
 
-# The 1-epoch run summaries, newest stage first: the bugfix loop's, else train_smoke's.
-RUN_SUMMARIES = (BUGFIX_SUMMARY.path, SMOKE_SUMMARY.path)
-# What `copier update` and `copier recopy` never rewrite (update.py checks the merge left them alone).
-PROJECT_OWNED: tuple[str, ...] = tuple(a.path for a in ARTIFACTS if a.owner == PROJECT and "{" not in a.path)
+# What `copier update` and `copier recopy` never rewrite (update.py checks the merge left them alone);
+# reports/ is listed whole, so its single files are not repeated.
+PROJECT_OWNED: tuple[str, ...] = tuple(a.path for a in ARTIFACTS if a.owner == PROJECT and "{" not in a.path
+                                       and not a.path.startswith(REPORTS.path + "/"))
 # Paths that exist only after something ran: the README may name them before they do. Plus run-time
 # folders no stage registers (the full dataset, venvs, W&B's and Lightning's own folders).
 RUNTIME_PATHS: tuple[str, ...] = (*(a.path for a in ARTIFACTS if a.owner == RUNTIME),
                                   *(a.path.split("{")[0] for a in ARTIFACTS if "{" in a.path),
-                                  *(a.path for a in ARTIFACTS if a.stage[0] in "BC" and a.owner == PROJECT),
-                                  "data/full", ".venvs", ".nox", "wandb", "outputs", "lightning_logs")
+                                  *(a.path for a in ARTIFACTS if a.stage[0] in "BC" and a.owner == PROJECT and "{" not in a.path),
+                                  "data/full", ".venvs", ".nox", "wandb", "outputs", "lightning_logs", "logs")
 # Folders a walk of the project's own files never enters: anywhere, then at the root only.
 SKIP_ANYWHERE = frozenset({".git", ".venvs", ".venv", ".nox", "__pycache__", ".pytest_cache", ".ruff_cache",
                            ".ipynb_checkpoints", "node_modules"})
-SKIP_AT_ROOT = frozenset({"data", "logs", "checkpoints", "wandb", "lightning_logs", "outputs", "wheelhouse"})
+SKIP_AT_ROOT = frozenset({"data", "runs", "logs", "checkpoints", "wandb", "lightning_logs", "outputs", "wheelhouse"})
 
 
 def by_path(path: str) -> Artifact | None:

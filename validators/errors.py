@@ -31,7 +31,7 @@ class RegistryError(HephaestusError, ValueError):
     """A template registry file (hooks/config_renames.yml, say) is malformed: a template bug, named by file and entry."""
 
 
-@dataclass(frozen=True)
+@dataclass(eq=True, unsafe_hash=True)  # not frozen: contextlib and `raise` set __traceback__ on it
 class GateError(HephaestusError):
     """One failed check: where (file, path), what (value), and what would pass (expected, hint)."""
 

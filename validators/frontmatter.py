@@ -1,6 +1,6 @@
 """Markdown documents with YAML front matter: the data for code, the prose for people.
 
-    data, body = split(Path("requirements.md").read_text())
+    data, body = split(Path("docs/plan/requirements.md").read_text())
     text = join(data, body)
 """
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from .artifacts import ANSWERS, RUN_SUMMARIES, SKIP_ANYWHERE, SKIP_AT_ROOT, by_path
+from .artifacts import ANSWERS, LATEST, RUN_SUMMARY, SKIP_ANYWHERE, SKIP_AT_ROOT, by_path
 from .errors import GateError
 from .frontmatter import split
 
@@ -70,18 +70,32 @@ class Project:
         """The absolute path of a project-relative path or an `artifacts.Artifact`."""
         return self.root / str(rel)
 
-    def run_summary(self, needs: str | None = None) -> tuple[str | None, dict[str, Any]]:
-        """(relative path, summary) of the newest 1-epoch run summary: the bugfix loop's, else train_smoke's.
+    def write_text(self, rel: str | object, text: str) -> Path:
+        """Write a project file atomically (a temporary file, then a rename), creating its folder."""
+        path = self.path(rel)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+        return path
 
-        With `needs`, the first summary whose `needs` key is non-empty; (None, {}) when there is none.
+    def run_summary(self, needs: str | None = None) -> tuple[str | None, dict[str, Any]]:
+        """(relative path, summary) of the newest run: runs/latest/summary.json, through the link.
+
+        (None, {}) before the first run, or when the summary lacks a non-empty `needs` key.
         """
-        for rel in RUN_SUMMARIES:
-            path = self.root / rel
-            if path.is_file():
-                summary = json.loads(path.read_text(encoding="utf-8"))
-                if needs is None or summary.get(needs):
-                    return rel, summary
-        return None, {}
+        path = self.path(RUN_SUMMARY)
+        if not path.is_file():
+            return None, {}
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        if needs is not None and not summary.get(needs):
+            return None, {}
+        return path.resolve().relative_to(self.root.resolve()).as_posix(), summary
+
+    def latest_run(self) -> Path | None:
+        """The newest run's folder (what runs/latest points at), or None before the first run."""
+        link = self.path(LATEST)
+        return link.resolve() if link.is_dir() else None
 
     def files(self, max_bytes: int = 2_000_000) -> list[str]:
         """Project-relative POSIX paths of the project's own files: no venvs, caches, run outputs or data.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from validators.artifacts import BUILD_LOG
 from validators.frontmatter import join
 from validators.resources import BYTES_PER_PARAM, CONTEXT_GB, TRAIN_FLOPS_FACTOR
 
@@ -62,7 +63,7 @@ def requirements_md(doc: dict[str, Any]) -> str:
         "## Goals", "", *[f"- {cell(g)}" for g in doc["goals"]], "",
         "## Items and scores", "",
         "A score is how confidently a later stage can act on the item without asking (0..1); at or "
-        "below 0.6 the item carries a clarification. Rules: `hooks/planner/scoring.py` of the template.", "",
+        "below 0.6 the item carries a clarification. Rules: docs/planning.md of the template.", "",
         "| id | kind | item | statement | score | rule |", "|---|---|---|---|---:|---|",
         *[f"| {i['id']} | {i['kind']} | {cell(i['name'])} | {cell(i['statement'])} | {i['score']:.2f} | {cell(i['rule'])} |"
           for i in items], "",
@@ -157,7 +158,7 @@ def _against(c: dict[str, Any], hw: dict[str, Any], sla: dict[str, Any]) -> list
 
 def task_md(doc: dict[str, Any]) -> str:
     lines = [f"# Tasks: {doc['family'].replace('_', ' ')} with `{doc['model']}`", "",
-             "Each task's checks are re-run by code against PROJECT_BUILD_LOG.md (stage A3).", "",
+             f"Each task's checks are re-run by code against {BUILD_LOG} (stage A3).", "",
              "| id | task | outputs | done when |", "|---|---|---|---|"]
     lines += [f"| {t['id']} | {cell(t['title'])} | {cell(', '.join(t['outputs']))} | {cell('; '.join(t['done_criteria']))} |"
               for t in doc["tasks"]]

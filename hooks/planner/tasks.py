@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from validators.artifacts import REQUIREMENTS, TECH, VENV_SPEC
+
 
 def tasks(family: str, model: str, package: str, catalog: dict[str, Any]) -> list[dict[str, Any]]:
     spec = catalog[family]
@@ -17,7 +19,7 @@ def tasks(family: str, model: str, package: str, catalog: dict[str, Any]) -> lis
     models = list(spec["models"])
     raw = [
         ("Write the mini dataset in the full loader's format",
-         ["requirements.md (data item)", f"catalog: {spec['mini']['name']}"],
+         [f"{REQUIREMENTS} (data item)", f"catalog: {spec['mini']['name']}"],
          ["data/mini/", "data/mini/DATA_CARD.md"],
          ["data/mini holds the mini data in the layout the full-data loader reads", "the data card names origin and licence"],
          [("file_exists", "data/mini/DATA_CARD.md")]),
@@ -27,9 +29,9 @@ def tasks(family: str, model: str, package: str, catalog: dict[str, Any]) -> lis
          ["the module imports", "it reads data/mini and data/full with the same code"],
          [("file_exists", f"src/{package}/data/{dm}.py"), ("imports", f"{package}.data")]),
         ("Implement the candidate models in plain PyTorch",
-         ["tech.md (candidates)"],
+         [f"{TECH} (candidates)"],
          [f"src/{package}/models/components/{key}.py" for key in models],
-         ["every candidate of tech.md has a component", "the components import"],
+         [f"every candidate of {TECH} has a component", "the components import"],
          [("file_exists", f"src/{package}/models/components/{key}.py") for key in models]
          + [("imports", f"{package}.models.components")]),
         ("Implement the LightningModule (loss, metrics, optimiser, scheduler)",
@@ -38,7 +40,7 @@ def tasks(family: str, model: str, package: str, catalog: dict[str, Any]) -> lis
          ["the module imports"],
          [("imports", f"{package}.models.module")]),
         ("Write the typed, closed OmegaConf configs",
-         ["tech.md (chosen model, batch size, epochs)"],
+         [f"{TECH} (chosen model, batch size, epochs)"],
          ["configs/train.yaml", "configs/data/", "configs/model/", "configs/trainer/", "configs/logger/"],
          ["the default config and every model config load"],
          [("config_loads", "defaults")] + [("config_loads", f"model={key}") for key in models]),
@@ -48,12 +50,12 @@ def tasks(family: str, model: str, package: str, catalog: dict[str, Any]) -> lis
          ["`scripts/train.py --help` and `scripts/infer.py --help` run"],
          [("runs", "python scripts/train.py --help"), ("runs", "python scripts/infer.py --help")]),
         ("Write the nox sessions and pinned environments",
-         ["venv.md"],
+         [VENV_SPEC.path],
          ["noxfile.py", "requirements-cpu.txt", "requirements-gpu.txt"],
          ["noxfile.py and both requirement files exist"],
          [("file_exists", "noxfile.py"), ("file_exists", "requirements-cpu.txt"), ("file_exists", "requirements-gpu.txt")]),
         ("Write the README: quick start, full-data training, inference",
-         ["requirements.md", "tech.md"],
+         [REQUIREMENTS.path, TECH.path],
          ["README.md"],
          ["README.md exists and names the nox sessions"],
          [("file_exists", "README.md")]),

@@ -25,7 +25,7 @@ from validators.bugfix.checkpoint import TreeCheckpoint
 from validators.frontmatter import split
 from validators.project import Project
 
-from ..helpers import render, setenv
+from ..helpers import render, setenv, write_file
 from ..helpers.bugfix_corpus import CODE_BUG, FAULTS, MODULE, code_bug
 from ..helpers.llm_server import LLMServer, Reply
 
@@ -59,7 +59,7 @@ def bugfix(root: Path, python: str, *args: str) -> tuple[subprocess.CompletedPro
     env.pop("VIRTUAL_ENV", None)
     done = subprocess.run([python, "-m", "validators", "bugfix", "--python", python, *args], cwd=root, env=env,
                           capture_output=True, text=True, timeout=TIMEOUT)
-    report = split((root / "bugfix_report.md").read_text(encoding="utf-8"))[0]
+    report = split((root / "reports/bugfix_report.md").read_text(encoding="utf-8"))[0]
     return done, report
 
 
@@ -86,7 +86,7 @@ def test_corpus_fault_is_fixed_and_nothing_else_changes(fault, project, python):
     assert all(i["status"] == "fixed" for i in critical) and report["result"] == "fixed"
     kept = report["attempts"][-1]
     assert (kept["outcome"], kept["source"], kept["tests"]["regressed"]) == ("kept", fault.rule, [])
-    assert before.changed() == sorted([*fault.fixed_files, "bugfix_report.md"])
+    assert before.changed() == sorted([*fault.fixed_files, "reports/bugfix_report.md"])
     assert fault.check(project), before.diff()
     if results := os.environ.get("HEPHAESTUS_BUGFIX_RESULTS"):
         with open(results, "a", encoding="utf-8") as f:
@@ -103,7 +103,7 @@ def test_unknown_error_without_llm_leaves_the_tree_unchanged(project, python):
     assert done.returncode == 1
     assert report["result"] == "unfixed" and report["stop_reason"] == "no rule matched (no LLM configured)"
     assert report["attempts"] == [] and report["issues"][0]["status"] == "unfixed" and report["issues"][0]["rule"] is None
-    assert before.changed() == ["bugfix_report.md"]
+    assert before.changed() == ["reports/bugfix_report.md"]
     assert "critical errors unfixed: I1 " in done.stdout
     assert gate(project, python).startswith("bugfix_report.md: issues[0].status: 'unfixed' is invalid: expected critical error I1 fixed")
 
@@ -120,7 +120,7 @@ def test_fix_that_breaks_a_project_test_is_rolled_back(project, python):
     assert (attempt["source"], attempt["outcome"], attempt["run"]["passed"]) == ("shape_mismatch", "rolled_back", True)
     assert attempt["tests"]["regressed"] == ["tests/test_classes.py::test_three_classes_are_configured"]
     assert report["stop_reason"] == "the matching rules' fixes did not work (shape_mismatch) (no LLM configured)"
-    assert before.changed() == ["bugfix_report.md"]
+    assert before.changed() == ["reports/bugfix_report.md"]
 
 
 def llm_env(monkeypatch, server: LLMServer) -> None:
@@ -163,7 +163,7 @@ def test_llm_diffs_outside_the_project_or_not_applying_are_rejected(project, pyt
     assert report["stop_reason"] == "no catalog rule or LLM diff fixed it"
     second = json.loads(server.requests[1]["messages"][1]["content"])
     assert second["previous_diffs_rejected_because"] == [reasons[0][2]]
-    assert before.changed() == ["bugfix_report.md"] and not (project.parent / "escape.py").exists()
+    assert before.changed() == ["reports/bugfix_report.md"] and not (project.parent / "escape.py").exists()
 
 
 def test_guidance_agrees_with_tech_md_and_checks_its_launch_scripts(project, python):
@@ -173,8 +173,8 @@ def test_guidance_agrees_with_tech_md_and_checks_its_launch_scripts(project, pyt
     subprocess.run(smoke, cwd=project, env=env, check=True, capture_output=True, timeout=TIMEOUT)
     done = subprocess.run([python, "-m", "validators", "guidance"], cwd=project, capture_output=True, text=True, timeout=TIMEOUT)
     assert done.returncode == 0, done.stderr
-    doc = split((project / "full_train_guidance.md").read_text())[0]
-    tech = split((project / "tech.md").read_text())[0]
+    doc = split((project / "reports/full_train_guidance.md").read_text())[0]
+    tech = split((project / "docs/plan/tech.md").read_text())[0]
     chosen = next(c for c in tech["candidates"] if c["key"] == tech["chosen"])
     assert (doc["estimates"]["train_memory_gb"], doc["estimates"]["train_hours"]) == (chosen["train_memory_gb"], chosen["train_hours"])
     assert doc["estimates"]["batch_size"] == tech["assumptions"]["batch_size"] == doc["batch_size"]["recommended"]
@@ -182,8 +182,8 @@ def test_guidance_agrees_with_tech_md_and_checks_its_launch_scripts(project, pyt
     assert doc["batch_size"]["min"] <= doc["batch_size"]["recommended"] <= doc["batch_size"]["max"]
     assert doc["estimates_at_max_batch"]["train_memory_gb"] <= tech["hardware"]["memory_gb"]
     assert gate_b4(project, python) == "stages B4: all gates pass\n"
-    text = (project / "full_train_guidance.md").read_text()
-    (project / "full_train_guidance.md").write_text(text.replace(f"train_hours: {chosen['train_hours']}\n", "train_hours: 99.0\n", 1))
+    text = (project / "reports/full_train_guidance.md").read_text()
+    write_file(project / "reports/full_train_guidance.md", text.replace(f"train_hours: {chosen['train_hours']}\n", "train_hours: 99.0\n", 1))
     slurm, torchrun = project / "scripts/launch_slurm.sh", project / "scripts/launch_torchrun.sh"
     slurm.write_text(slurm.read_text() + "if then\n")
     torchrun.write_text(torchrun.read_text().replace("data=full ", "data=full trainer.max_epoch=3 ", 1))

@@ -15,6 +15,8 @@ from validators.errors import DependencyError, PatchError
 from validators.llm import require_litellm
 from validators.project import Project
 
+from ..helpers import write_file
+
 TRAIN = """defaults:
   data: mini                     # configs/data/
   trainer: cpu                   # configs/trainer/
@@ -160,7 +162,8 @@ def test_guidance_batch_ceiling_fits_the_gpu_and_quotes_tech_md(root):
                    "samples_source": "catalog"}
     cand.update(estimate(cand, hw, batch_size=512, epochs=10, samples=100_000))
     tech = {"family": "image_classification", "chosen": "big", "hardware": hw, "assumptions": assumptions, "candidates": [cand]}
-    (root / "tech.md").write_text(join(tech, "# tech\n"))
+    (root / "docs/plan").mkdir(parents=True, exist_ok=True)
+    write_file(root / "docs/plan/tech.md", join(tech, "# tech\n"))
     data = plan(Project(root))
     # (0.9 x 16 GB - 16 B x 1e6 - 0.5 GB) / (4 B x 1e7 per sample) = 347 -> 256, the power of two below
     assert (data["batch_size"]["min"], data["batch_size"]["recommended"], data["batch_size"]["max"]) == (32, 256, 256)

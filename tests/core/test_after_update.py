@@ -10,6 +10,8 @@ from validators.__main__ import table
 from validators.project import Project
 from validators.update import NEXT_STEPS, after_update, owned_changes, rule_no_conflicts
 
+from ..helpers import write_file
+
 CONFLICT = "a = 1\n<<<<<<< before updating\nb = 2\n=======\nb = 3\n>>>>>>> after updating\n"
 MARKER_HINT = ("keep your lines (under 'before updating') or the template's (under 'after updating') or a mix, "
                "delete the marker lines, then `git add` the file")
@@ -51,24 +53,25 @@ def test_with_conflicts_the_report_gives_next_steps_and_skips_the_gates(tmp_path
 
 
 def test_a_changed_project_owned_file_is_reported(tmp_path):
-    project(tmp_path, {"requirements.md": "v1\n", "data/mini/train.csv": "x\n", "src/a.py": "a = 1\n"})
+    project(tmp_path, {"docs/plan/requirements.md": "v1\n", "data/mini/train.csv": "x\n", "src/a.py": "a = 1\n"})
     for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "v1"]):
         subprocess.run(["git", *args], cwd=tmp_path, check=True)
     assert owned_changes(Project(tmp_path)) == []
-    (tmp_path / "requirements.md").write_text("rewritten\n")
+    write_file(tmp_path / "docs/plan/requirements.md", "rewritten\n")
     (tmp_path / "data/mini/extra.csv").write_text("y\n")
     (tmp_path / "src/a.py").write_text("a = 2\n")  # template-owned: not this check's business
-    assert owned_changes(Project(tmp_path)) == [" M requirements.md", "?? data/mini/extra.csv"]
+    assert owned_changes(Project(tmp_path)) == [" M docs/plan/requirements.md", "?? data/mini/extra.csv"]
     assert owned_changes(Project(Path("/"))) is None  # not a git repository: nothing to compare with
 
 
 def test_the_copy_tasks_keep_existing_reports(tmp_path, capsys):
-    (tmp_path / "PROJECT_BUILD_LOG.md").write_text("the researcher's log\n")
-    (tmp_path / "REVIEW_REPORT.md").write_text("the researcher's review\n")
-    for command, kept in (("build-log", "PROJECT_BUILD_LOG.md (project-owned; `nox -s review` rewrites it)"),
-                          ("review", "REVIEW_REPORT.md (project-owned; `nox -s review` rewrites it)"),
-                          ("reports", "PROJECT_BUILD_LOG.md and REVIEW_REPORT.md (project-owned; `nox -s review` rewrites them)")):
+    (tmp_path / "reports").mkdir()
+    write_file(tmp_path / "reports/PROJECT_BUILD_LOG.md", "the researcher's log\n")
+    write_file(tmp_path / "reports/REVIEW_REPORT.md", "the researcher's review\n")
+    for command, kept in (("build-log", "reports/PROJECT_BUILD_LOG.md (project-owned; `nox -s review` rewrites it)"),
+                          ("review", "reports/REVIEW_REPORT.md (project-owned; `nox -s review` rewrites it)"),
+                          ("reports", "reports/PROJECT_BUILD_LOG.md and reports/REVIEW_REPORT.md (project-owned; `nox -s review` rewrites them)")):
         assert validators_main(["--project", str(tmp_path), command, "--if-missing"]) == 0
         assert capsys.readouterr().out == f"kept the existing {kept}\n"
-    assert (tmp_path / "PROJECT_BUILD_LOG.md").read_text() == "the researcher's log\n"
-    assert (tmp_path / "REVIEW_REPORT.md").read_text() == "the researcher's review\n"
+    assert (tmp_path / "reports/PROJECT_BUILD_LOG.md").read_text() == "the researcher's log\n"
+    assert (tmp_path / "reports/REVIEW_REPORT.md").read_text() == "the researcher's review\n"

@@ -67,22 +67,22 @@ def test_stage_names_expand_and_unknown_ones_are_rejected():
 
 MUTATIONS = {
     "score_1_5": (
-        lambda r: edit_front(r, "requirements.md", lambda d: d["items"][0].update(score=1.5)),
+        lambda r: edit_front(r, "docs/plan/requirements.md", lambda d: d["items"][0].update(score=1.5)),
         "requirements.md: items[0].score: 1.5 is invalid: expected at most 1 "
         "(hint: scores lie in 0..1 (the rules: docs/planning.md of the template))",
     ),
     "missing_candidate": (
-        lambda r: edit_front(r, "tech.md", lambda d: d["candidates"].pop(1)),
+        lambda r: edit_front(r, "docs/plan/tech.md", lambda d: d["candidates"].pop(1)),
         "tech.md: candidates: ['small_cnn'] is invalid: expected a candidate for every generated model (resnet, small_cnn), "
         "at least 2 (hint: add resnet; re-run the planner hook with --force)",
     ),
     "candidate_without_dataset": (
-        lambda r: edit_front(r, "tech.md", lambda d: d["candidates"][1].pop("datasets")),
+        lambda r: edit_front(r, "docs/plan/tech.md", lambda d: d["candidates"][1].pop("datasets")),
         "tech.md: candidates[1].datasets: missing: expected 'datasets' to be present "
         "(hint: every candidate needs its datasets, resource figures and constraints)",
     ),
     "task_without_build_log_entry": (
-        lambda r: edit_front(r, "PROJECT_BUILD_LOG.md", lambda d: d["entries"].pop(2)),
+        lambda r: edit_front(r, "reports/PROJECT_BUILD_LOG.md", lambda d: d["entries"].pop(2)),
         "PROJECT_BUILD_LOG.md: entries.T3: missing: expected an entry for task T3 of task.md "
         "(hint: re-run `python -m validators build-log` (nox -s review))",
     ),
@@ -104,7 +104,7 @@ MUTATIONS = {
         "(configs/ and the *Config dataclasses) (hint: did you mean 'save_top_k'?)",
     ),
     "missing_report_field": (
-        lambda r: edit_front(r, "REVIEW_REPORT.md", lambda d: d.pop("generator")),
+        lambda r: edit_front(r, "reports/REVIEW_REPORT.md", lambda d: d.pop("generator")),
         "REVIEW_REPORT.md: generator: missing: expected 'generator' to be present (hint: add the missing key)",
     ),
     "rules_decision_missing": (

@@ -12,6 +12,8 @@ from validators.errors import DockerError
 from validators.project import Project
 from validators.readme import replace_section
 
+from ..helpers import write_file
+
 
 def runner(table: dict[tuple[str, ...], tuple[int, str]]):
     return lambda argv: table.get(tuple(argv), (127, ""))
@@ -52,7 +54,7 @@ def test_percentiles_interpolate_between_order_statistics():
 
 
 def test_sla_verdicts_compare_each_stated_target(tmp_path):
-    (tmp_path / "requirements.md").write_text("---\nsla:\n  latency_ms: 20\n  throughput_per_s: null\n---\n# r\n")
+    write_file(tmp_path / "docs/plan/requirements.md", "---\nsla:\n  latency_ms: 20\n  throughput_per_s: null\n---\n# r\n")
     load = {"latency_ms": {"p50": 9.0, "p95": 20.5, "p99": 30.0}, "throughput_per_s": 150.0}
     assert deploy.sla_checks(Project(tmp_path), load) == [
         {"metric": "latency p95 (ms)", "target": 20, "measured": 20.5, "verdict": "not met"},
@@ -62,10 +64,11 @@ def test_sla_verdicts_compare_each_stated_target(tmp_path):
 
 
 def test_error_reports_count_up_and_keep_the_earlier_ones(tmp_path):
-    assert deploy.next_error_report(tmp_path).name == "docker_error_report_1.md"
+    assert deploy.next_error_report(Project(tmp_path)).name == "docker_error_report_1.md"
     for name in ("docker_error_report_1.md", "docker_error_report_3.md", "docker_error_report_x.md"):
-        (tmp_path / name).write_text("kept")
-    assert deploy.next_error_report(tmp_path).name == "docker_error_report_4.md"
+        (tmp_path / "reports").mkdir(exist_ok=True)
+        (tmp_path / "reports" / name).write_text("kept")
+    assert deploy.next_error_report(Project(tmp_path)).name == "docker_error_report_4.md"
 
 
 @pytest.mark.parametrize(("usage", "mib"), [("283.1MiB / 23.4GiB", 283.1), ("1.5GiB / 23GiB", 1536.0), ("512KiB / 1GiB", 0.5)])

@@ -21,7 +21,7 @@ import yaml
 
 from validators.frontmatter import join, split
 
-from ..helpers import render
+from ..helpers import render, write_file
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 SMOKE_TESTS = ["GET /health", "GET /openapi.json", "POST /predict", "POST /predict/batch (4 inputs)", "POST /predict, malformed body",
@@ -87,7 +87,7 @@ def test_docker_build_is_offline_multi_stage_and_non_root(project):
 
 def test_container_check_loads_the_model_inside_the_image(project):
     nox(project, "-s", "container_check")
-    text = (project / "container_env_check.log").read_text()
+    text = (project / "reports/container_env_check.log").read_text()
     log = yaml.safe_load(text)
     assert text.startswith("# container_env_check.log: stage C2, checks run inside demo_project:cpu")
     assert {k: log[k] for k in ("image", "torch_version", "cuda_available", "service_import", "uid", "failures", "result")} == {
@@ -97,12 +97,12 @@ def test_container_check_loads_the_model_inside_the_image(project):
 
 
 def test_deploy_serves_checks_and_measures_against_the_sla(project):
-    front, body = split((project / "requirements.md").read_text())
+    front, body = split((project / "docs/plan/requirements.md").read_text())
     front["sla"].update(latency_ms=5000, throughput_per_s=1)  # met on any machine: verdicts are unit-tested
-    (project / "requirements.md").write_text(join(front, body))
+    write_file(project / "docs/plan/requirements.md", join(front, body))
     port = free_port()
     out = nox(project, "-s", "deploy", "--", "--port", str(port), "--requests", "60").stdout
-    report, _ = split((project / "deploy_report.md").read_text())
+    report, _ = split((project / "reports/deploy_report.md").read_text())
     assert (report["passed"], report["url"], report["image"], report["errors"]) == (True, f"http://127.0.0.1:{port}", "demo_project:cpu", 0)
     assert [t["test"] for t in report["smoke"] if t["passed"]] == SMOKE_TESTS
     assert report["endpoints"] == {"/health": 200, "/openapi.json": 200, "/metrics": 200, "/docs": 200}
@@ -113,7 +113,7 @@ def test_deploy_serves_checks_and_measures_against_the_sla(project):
     assert 0 < lat["p50"] <= lat["p95"] <= lat["p99"] and report["throughput_per_s"] > 0 and report["memory_mib"] > 0
     assert [(c["metric"], c["target"], c["verdict"]) for c in report["sla"]] == [
         ("latency p95 (ms)", 5000, "met"), ("throughput (requests/s)", 1, "met")]
-    assert (project / "deploy_latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (project / "reports/figures/deploy_latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     readme = (project / "README.md").read_text()
     assert f"Deployed demo_project:cpu at {report['deployed_at']} (http://127.0.0.1:{port}" in readme
     assert f"the service runs at http://127.0.0.1:{port}" in out
@@ -121,9 +121,9 @@ def test_deploy_serves_checks_and_measures_against_the_sla(project):
 
 
 def test_monitor_scrapes_the_deployed_service_and_finds_no_drift(project):
-    deployed, _ = split((project / "deploy_report.md").read_text())
+    deployed, _ = split((project / "reports/deploy_report.md").read_text())
     out = nox(project, "-s", "monitor").stdout
-    report, _ = split((project / "docker_running_report.md").read_text())
+    report, _ = split((project / "reports/docker_running_report.md").read_text())
     assert (report["stage"], report["url"], report["passed"]) == ("C4", deployed["url"], True), out
     assert [(d["check"], d["verdict"]) for d in report["drift"]] == [
         ("latency_p95", "met"), ("error_ratio", "met"), ("throughput", "met"), ("model_loaded", "met")]
@@ -137,7 +137,7 @@ def test_monitor_scrapes_the_deployed_service_and_finds_no_drift(project):
 
 
 def test_rollback_recreates_the_service_from_the_previous_image(project):
-    port = split((project / "deploy_report.md").read_text())[0]["url"].rsplit(":", 1)[1]
+    port = split((project / "reports/deploy_report.md").read_text())[0]["url"].rsplit(":", 1)[1]
     docker("tag", "demo_project:cpu", "demo_project:cpu-previous")  # what a second docker_build leaves
     before = running()
     env = {**os.environ, "PORT": port, "MODEL_DIR": str(project / "checkpoints"), "MODEL_FILE": "last.ckpt", "HEALTH_TIMEOUT": "120"}

@@ -37,3 +37,13 @@ def render(dst: Path, **data: Any) -> Path:
     data.setdefault("project_name", "demo_project")
     copier.run_copy(str(TEMPLATE), dst, data=data, defaults=True, unsafe=True, vcs_ref="HEAD", quiet=True)
     return dst
+
+
+def write_file(path: Path, text: str | bytes, encoding: str = "utf-8") -> Path:
+    """Write `text` to `path`, creating its folders (stage outputs live under reports/ and docs/plan/)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding=encoding)
+    return path

@@ -43,6 +43,8 @@ from validators.monitoring.monitor import drift, histogram_quantile, resolve_url
 from validators.monitoring.requirements_status import END, START, quality, update_readme
 from validators.project import Project
 
+from ..helpers import write_file
+
 ROOT = Path(__file__).resolve().parents[2]
 METRICS_PY = ROOT / "template" / "src" / "{{ package_name }}" / "serve" / "metrics.py"
 ROLLBACK = ROOT / "template" / "scripts" / "rollback.sh.jinja"
@@ -231,8 +233,8 @@ def test_readme_section_rewrite_is_idempotent_and_keeps_every_other_byte(tmp_pat
     assert once.startswith(before) and once.endswith(after)
     assert update_readme(Project(tmp_path), ITEMS) is False and readme.read_bytes().decode() == once
     assert once[len(before):len(once) - len(after)] == (
-        f"{START}\n\nEach item of `requirements.md` against what was measured, written by `nox -s monitor` (stage C4; "
-        "details in `docker_running_report.md`): 1 met, 1 not stated.\n\n| id | item | requirement | status | measured |\n"
+        f"{START}\n\nEach item of `docs/plan/requirements.md` against what was measured, written by `nox -s monitor` (stage C4; "
+        "details in `reports/docker_running_report.md`): 1 met, 1 not stated.\n\n| id | item | requirement | status | measured |\n"
         "|---|---|---|---|---|\n| R3 | latency | inference latency <= 20 ms per request | **met** | 12.5 ms (<= 20) |\n"
         f"| R6 | budget | budget: not stated | **not stated** | - |\n\n{END}")
 
@@ -321,20 +323,23 @@ def requirements_doc() -> dict[str, Any]:
                       item(6, "constraint", "hardware", "CPU only")]}
 
 
+RUN = "runs/20261125T120000Z-small_cnn"  # a run folder as scripts/train.py names it
+
+
 def make_project(root: Path) -> Project:
-    (root / "requirements.md").write_text(join(requirements_doc(), "# Requirements\n"), encoding="utf-8")
+    write_file(root / "docs/plan/requirements.md", join(requirements_doc(), "# Requirements\n"), encoding="utf-8")
     (root / "README.md").write_text(f"# demo\n\n## Requirements status\n\n{START}\nNot measured yet.\n{END}\n\n## More\n")
-    (root / "logs").mkdir()
-    (root / "logs" / "smoke_run.json").write_text(json.dumps({"metrics": {"test/acc": 0.111111, "test/loss": 2.3}}))
+    write_file(root / RUN / "summary.json", json.dumps({"metrics": {"test/acc": 0.111111, "test/loss": 2.3}}))
+    (root / "runs/latest").symlink_to(Path(RUN).name)  # as train.py links the newest run
     return Project(root)
 
 
 def test_monitor_cli_scrapes_a_real_server_and_writes_the_exact_report(tmp_path, service, monkeypatch, capsys):
     make_project(tmp_path)
-    (tmp_path / "deploy_report.md").write_text(join({"url": service, "throughput_per_s": 140.5}, "# Deploy\n"))
+    write_file(tmp_path / "reports/deploy_report.md", join({"url": service, "throughput_per_s": 140.5}, "# Deploy\n"))
     monkeypatch.setenv("PATH", str(tmp_path))  # no promtool: the static checks decide
     assert main(["--project", str(tmp_path), "monitor"]) == 1  # the URL comes from deploy_report.md
-    data, body = split((tmp_path / "docker_running_report.md").read_text())
+    data, body = split((tmp_path / "reports/docker_running_report.md").read_text())
     assert data.pop("scraped_at").endswith("Z")
     promtool = data["monitoring"].pop("promtool")
     assert promtool.startswith("not installed (")
@@ -357,7 +362,7 @@ def test_monitor_cli_scrapes_a_real_server_and_writes_the_exact_report(tmp_path,
             {"check": "error_ratio", "endpoint": "/predict, /predict/batch", "measured": 0.08, "target": 0.01,
              "unit": "fraction", "bound": "at most", "verdict": "not met", "source": sources["errors"]},
             {"check": "throughput", "endpoint": "/predict", "measured": 140.5, "target": None, "unit": "predictions/s",
-             "bound": "at least", "verdict": "not stated", "source": "deploy_report.md load test (concurrent single-input requests)"},
+             "bound": "at least", "verdict": "not stated", "source": "reports/deploy_report.md load test (concurrent single-input requests)"},
             {"check": "model_loaded", "endpoint": "/metrics", "measured": 1.0, "target": 1, "unit": "gauge",
              "bound": "at least", "verdict": "met", "source": "model_loaded gauge"}],
         "monitoring": {"files": ["deploy/monitoring/prometheus.yml", "deploy/monitoring/alerts.yml",
@@ -369,7 +374,7 @@ def test_monitor_cli_scrapes_a_real_server_and_writes_the_exact_report(tmp_path,
                                    "detail": "8 expression(s), all metrics exported"}],
                        "passed": True},
         "rollback": {"script": "scripts/rollback.sh", "strategy": "blue-green by image tag: <project>:<variant>-previous is "
-                     "tagged <project>:<variant> again and compose recreates the container; see specs/DOCKER_CONFIG.md"},
+                     "tagged <project>:<variant> again and compose recreates the container; see docs/specs/DOCKER_CONFIG.md"},
         "requirements": [
             {"id": "R1", "name": "problem statement", "statement": "Classify digits fast.", "status": "not measured",
              "measured": "qualitative: judge the model's predictions by hand"},
@@ -377,9 +382,9 @@ def test_monitor_cli_scrapes_a_real_server_and_writes_the_exact_report(tmp_path,
              "measured": f"75 ms (<= 20), /predict: {sources['latency']}"},
             {"id": "R3", "name": "throughput", "statement": "sustained predictions per second: not stated",
              "status": "not stated",
-             "measured": "140.5 predictions/s, /predict: deploy_report.md load test (concurrent single-input requests)"},
+             "measured": "140.5 predictions/s, /predict: reports/deploy_report.md load test (concurrent single-input requests)"},
             {"id": "R4", "name": "quality", "statement": "accuracy >= 95%", "status": "not met",
-             "measured": "accuracy 11.1111% (>= 95%) on the mini data after 1 epoch (logs/smoke_run.json)"},
+             "measured": f"accuracy 11.1111% (>= 95%) on the mini data after 1 epoch ({RUN}/summary.json)"},
             {"id": "R5", "name": "budget", "statement": "budget: not stated", "status": "not stated", "measured": "-"},
             {"id": "R6", "name": "hardware", "statement": "CPU only", "status": "met", "measured": "served on cpu"}],
         "readme_updated": True,
@@ -397,17 +402,17 @@ def test_monitor_cli_scrapes_a_real_server_and_writes_the_exact_report(tmp_path,
     before = readme
     assert main(["--project", str(tmp_path), "monitor", "--url", service + "/"]) == 1
     assert (tmp_path / "README.md").read_text() == before  # same inputs, same section
-    assert split((tmp_path / "docker_running_report.md").read_text())[0]["readme_updated"] is False
+    assert split((tmp_path / "reports/docker_running_report.md").read_text())[0]["readme_updated"] is False
 
 
 def test_a_service_within_the_sla_passes_and_the_gate_accepts_its_report(tmp_path, service, monkeypatch, capsys):
     make_project(tmp_path)
     doc = requirements_doc()
     doc["sla"] = {**SLA, "latency_ms": 100.0}
-    (tmp_path / "requirements.md").write_text(join(doc, "# Requirements\n"))
+    write_file(tmp_path / "docs/plan/requirements.md", join(doc, "# Requirements\n"))
     monkeypatch.setattr("validators.monitoring.monitor.ERROR_RATIO_MAX", 0.1)  # this traffic has 8% 5xx
     assert main(["--project", str(tmp_path), "monitor", "--url", service]) == 0
-    data = split((tmp_path / "docker_running_report.md").read_text())[0]
+    data = split((tmp_path / "reports/docker_running_report.md").read_text())[0]
     assert [c["verdict"] for c in data["drift"]] == ["met", "met", "not stated", "met"]
     assert list(rule_running_report(Project(tmp_path))) == []
 
@@ -420,17 +425,17 @@ def test_the_c4_gate_names_a_missing_readme_row_and_a_report_against_its_schema(
     assert [str(e) for e in rule_running_report(project)][:1] == [
         "README.md: requirements-status.R5: missing: expected a row for R5 between the requirements-status markers "
         "(hint: run `nox -s monitor` against the running service)"]
-    report = tmp_path / "docker_running_report.md"
+    report = tmp_path / "reports/docker_running_report.md"
     data, body = split(report.read_text())
     del data["drift"]
     report.write_text(join(data, body))
     assert [str(e) for e in rule_running_report(project)] == [
-        "docker_running_report.md: drift: missing: expected 'drift' to be present (hint: add the missing key)"]
+        "reports/docker_running_report.md: drift: missing: expected 'drift' to be present (hint: add the missing key)"]
 
 
 def test_without_a_url_or_a_deploy_report_the_error_says_what_to_run(tmp_path, capsys):
     make_project(tmp_path)
-    with pytest.raises(HephaestusError, match=r"no service URL: deploy_report.md has no `url` \(run `nox -s deploy` first"):
+    with pytest.raises(HephaestusError, match=r"no service URL: reports/deploy_report.md has no `url` \(run `nox -s deploy` first"):
         resolve_url(Project(tmp_path), None)
     assert main(["--project", str(tmp_path), "monitor", "--url", "localhost:8000"]) == 1
     assert capsys.readouterr().err == ("error: --url 'localhost:8000' is not an http(s) URL with a host, "

@@ -18,7 +18,7 @@ from validators.schema import schema_errors
 
 from ..helpers import CATALOG, TEMPLATE, render
 
-DOCS = {"requirements.md": "requirements", "tech.md": "tech", "task.md": "task"}
+DOCS = {"docs/plan/requirements.md": "requirements", "docs/plan/tech.md": "tech", "docs/plan/task.md": "task"}
 COUNT_PARAMS = """
 import json, sys
 sys.path.insert(0, "src")
@@ -47,7 +47,7 @@ def test_documents_validate_against_their_schemas(project):
 
 
 def test_tech_md_parameter_counts_match_the_instantiated_models(project):
-    tech = front(project, "tech.md")
+    tech = front(project, "docs/plan/tech.md")
     models = list(CATALOG["text_classification"]["models"])
     script = COUNT_PARAMS.format(pkg="demo_project", models=models)
     counted = json.loads(subprocess.run([sys.executable, "-c", script], cwd=project, capture_output=True, text=True,
@@ -58,7 +58,7 @@ def test_tech_md_parameter_counts_match_the_instantiated_models(project):
 
 
 def test_tech_md_estimates_follow_the_documented_formulas(project):
-    tech = front(project, "tech.md")
+    tech = front(project, "docs/plan/tech.md")
     a, hw = tech["assumptions"], tech["hardware"]
     assert hw["name"] == "CPU" and a["full_samples"] == CATALOG["text_classification"]["full"]["samples"]
     for c in tech["candidates"]:
@@ -68,7 +68,7 @@ def test_tech_md_estimates_follow_the_documented_formulas(project):
 
 
 def test_task_md_lists_checkable_tasks(project):
-    tasks = front(project, "task.md")["tasks"]
+    tasks = front(project, "docs/plan/task.md")["tasks"]
     assert [t["id"] for t in tasks] == [f"T{i}" for i in range(1, 9)]
     for t in tasks:
         for check in t["checks"]:
@@ -77,17 +77,17 @@ def test_task_md_lists_checkable_tasks(project):
 
 
 def test_existing_documents_are_kept_unless_forced(project, capsys):
-    path = project / "requirements.md"
+    path = project / "docs/plan/requirements.md"
     edited = path.read_text(encoding="utf-8") + "\nMy own notes.\n"
     path.write_text(edited, encoding="utf-8")
     assert plan_docs.main(["--project", str(project), "--no-input"]) == 0
-    assert capsys.readouterr().out == "planner: requirements.md, tech.md and task.md exist; kept them (--force rewrites)\n"
+    assert capsys.readouterr().out == "planner: docs/plan/requirements.md, docs/plan/tech.md, docs/plan/task.md exist; kept them (--force rewrites)\n"
     assert path.read_text(encoding="utf-8") == edited
-    (project / "task.md").unlink()
+    (project / "docs/plan/task.md").unlink()
     assert plan_docs.main(["--project", str(project), "--no-input"]) == 0
     out = capsys.readouterr().out
-    assert "planner: kept the existing requirements.md (project-owned; --force rewrites it)" in out
-    assert path.read_text(encoding="utf-8") == edited and (project / "task.md").exists()
+    assert "planner: kept the existing docs/plan/requirements.md (project-owned; --force rewrites it)" in out
+    assert path.read_text(encoding="utf-8") == edited and (project / "docs/plan/task.md").exists()
     assert plan_docs.main(["--project", str(project), "--no-input", "--force"]) == 0
     assert "My own notes." not in path.read_text(encoding="utf-8")
 
@@ -96,9 +96,9 @@ def test_planner_inference_becomes_the_copier_defaults(tmp_path):
     root = render(tmp_path / "demo_project", requirement="用户评论情感分析，10万条评论，RTX 4090 训练，F1达到0.9")
     answers = yaml.safe_load((root / ".copier-answers.yml").read_text(encoding="utf-8"))
     assert (answers["task_family"], answers["model"], answers["accelerator"]) == ("text_classification", "text_cnn", "gpu")
-    req = front(root, "requirements.md")
+    req = front(root, "docs/plan/requirements.md")
     assert req["language"] == "zh" and req["sla"]["f1_pct"] == 90.0 and req["constraints"]["gpu"] == "RTX 4090"
-    assert front(root, "tech.md")["hardware"]["name"] == "RTX 4090"
+    assert front(root, "docs/plan/tech.md")["hardware"]["name"] == "RTX 4090"
 
 
 def test_hooks_run_on_copy_only_and_migrations_after_the_merge():

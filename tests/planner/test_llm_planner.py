@@ -124,7 +124,7 @@ def test_injected_requirement_stays_data(llm_env):
 # ---- through copier: the real hook, documents on disk ------------------------------------------
 
 def docs(root: Path) -> dict[str, dict]:
-    return {name: split((root / name).read_text(encoding="utf-8"), file=name)[0] for name in ("requirements.md", "tech.md")}
+    return {name: split((root / name).read_text(encoding="utf-8"), file=name)[0] for name in ("docs/plan/requirements.md", "docs/plan/tech.md")}
 
 
 def assert_no_secret_anywhere(root: Path, capfd) -> None:
@@ -153,11 +153,11 @@ def test_copier_copy_falls_back_and_says_so(tmp_path, llm_env, capfd):
     with LLMServer([Reply(status=500)]) as server:
         model = llm_env(server)
         root = render(tmp_path / "demo_project", requirement=INJECTION, llm_model=model, task_family=FAMILY)
-    req = docs(root)["requirements.md"]
+    req = docs(root)["docs/plan/requirements.md"]
     assert req["planner"]["name"] == "offline" and req["planner"]["model"] == model
     assert req["planner"]["fallback"]["attempts"] == 4
     assert req["planner"]["fallback"]["reason"].startswith("4 attempts failed; last: InternalServerError")
-    body = (root / "requirements.md").read_text(encoding="utf-8")
+    body = (root / "docs/plan/requirements.md").read_text(encoding="utf-8")
     assert "**Fallback:** the LLM planner (`openai/test-planner`) failed after 4 attempt(s)" in body
     assert INJECTION in body and INJECTION in (root / "README.md").read_text(encoding="utf-8")  # verbatim, unrendered
     assert not list(tmp_path.rglob("PWNED")) and not (tmp_path / "escaped.md").exists()

@@ -116,9 +116,9 @@ def test_every_stage_gate_passes_in_the_project_venv(smoked):
     run([sys.executable, "-m", "nox", "-s", "rules", "--", "--inherit"], root)
     out = run([sys.executable, "-m", "nox", "-s", "env_check", "review", "validate"], root)
     assert "stages A B1 B2: all gates pass" in out.stdout + out.stderr
-    env = split((root / "env_check_report.md").read_text(encoding="utf-8"))[0]
+    env = split((root / "reports/env_check_report.md").read_text(encoding="utf-8"))[0]
     assert env["gpu"] == "none" and env["torch"]["version"] == "2.13.0+cpu" and env["python_version"].startswith("3.11.")
-    mini = split((root / "mini_dataset.md").read_text(encoding="utf-8"))[0]
+    mini = split((root / "reports/mini_dataset.md").read_text(encoding="utf-8"))[0]
     assert mini["samples"] == MINI_SAMPLES[family]
     for figure in ("logs/figures/mini_samples.png", "logs/figures/mini_distribution.png"):
         assert (root / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", figure
@@ -127,9 +127,9 @@ def test_every_stage_gate_passes_in_the_project_venv(smoked):
 
 def test_a_missing_env_report_field_is_reported_exactly(tmp_path_factory):
     root = smoke("tabular_regression", tmp_path_factory)
-    if not (root / "env_check_report.md").exists():
+    if not (root / "reports/env_check_report.md").exists():
         run([sys.executable, "-m", "nox", "-s", "env_check"], root)
-    path = root / "env_check_report.md"
+    path = root / "reports/env_check_report.md"
     original = path.read_text(encoding="utf-8")
     data, body = split(original)
     data.pop("python_version")

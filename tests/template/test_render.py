@@ -16,7 +16,7 @@ from ..helpers import FAMILY_MODELS, TEMPLATE, render
 
 COMMON_FILES = {
     ".copier-answers.yml", ".gitignore", "README.md", "noxfile.py", "pyproject.toml",
-    "requirements-cpu.txt", "requirements-gpu.txt", "requirements.md", "tech.md", "task.md",
+    "requirements-cpu.txt", "requirements-gpu.txt",
     "configs/train.yaml", "configs/data/mini.yaml", "configs/data/full.yaml",
     "configs/trainer/cpu.yaml", "configs/trainer/gpu.yaml", "configs/trainer/ddp_cpu.yaml", "configs/trainer/ddp_gpu.yaml",
     "configs/logger/csv.yaml", "configs/logger/wandb.yaml",
@@ -26,9 +26,9 @@ COMMON_FILES = {
     "src/demo_project/data/__init__.py", "src/demo_project/data/common.py",
     "src/demo_project/models/__init__.py", "src/demo_project/models/module.py",
     "src/demo_project/models/components/__init__.py",
-    "PROJECT_BUILD_LOG.md", "REVIEW_REPORT.md", "venv.md", "scripts/explore_mini.ipynb", "CLAUDE.md",
-    "specs/VENV_CONFIG.md", "specs/DEBUG_CODE.md", "specs/DOCKER_CONFIG.md", "specs/OMEGACONF_GUIDE.md",
-    "specs/ML_ARCHITECTURE_GUIDE.md",
+    "reports/PROJECT_BUILD_LOG.md", "reports/REVIEW_REPORT.md", "docs/venv.md", "scripts/explore_mini.ipynb", "CLAUDE.md",
+    "docs/specs/VENV_CONFIG.md", "docs/specs/DEBUG_CODE.md", "docs/specs/DOCKER_CONFIG.md", "docs/specs/OMEGACONF_GUIDE.md",
+    "docs/specs/ML_ARCHITECTURE_GUIDE.md", "docs/plan/requirements.md", "docs/plan/tech.md", "docs/plan/task.md",
     "scripts/serve.py", "scripts/rollback.sh", "tests/test_serve.py", ".dockerignore",
     *(f"deploy/docker/{name}" for name in ("Dockerfile.cpu", "Dockerfile.gpu", "docker-compose.yml", "requirements.txt")),
     *(f"src/demo_project/serve/{name}.py" for name in ("__init__", "app", "examples", "inputs", "limits", "metrics", "settings")),

@@ -92,7 +92,7 @@ def project_v1(template_repo, tmp_path_factory) -> Path:
     git(root, "init", "-q")
     git(root, "add", "-A")
     git(root, "commit", "-qm", "generated from hephaestus 1.0.0")
-    with (root / "requirements.md").open("a", encoding="utf-8") as f:
+    with (root / "docs/plan/requirements.md").open("a", encoding="utf-8") as f:
         f.write("\nNote from the PI: the scans come from two scanners; check both.\n")
     edit(root / "configs/train.yaml", "lr: 0.001 ", "lr: 0.003 ")
     edit(root / f"src/{PACKAGE}/train.py", 'CSVLogger(cfg.logger.save_dir, name="csv")', USER_LOGGER)

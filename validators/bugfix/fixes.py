@@ -33,7 +33,7 @@ Found = dict[str, Any]
 SAFE_LR = 1e-3        # AdamW's customary default: a diverging run restarts from at most this
 MIN_LR = 1e-7        # below this a lower learning rate is not the cure
 CLIP_NORM = 1.0       # gradient-norm clip added with a lower learning rate
-WRITABLE_DEFAULTS = {"checkpoint.dirpath": "checkpoints", "logger.save_dir": "logs"}  # the schemas' defaults
+WRITABLE_DEFAULTS = {"run.root": "runs", "checkpoint.dirpath": "checkpoints", "logger.save_dir": "."}  # the schemas' defaults
 
 
 @dataclass(frozen=True)

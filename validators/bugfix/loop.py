@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..artifacts import BUGFIX_SUMMARY
+from ..artifacts import LATEST, RUN_SUMMARY
 from ..errors import FixError
 from ..project import Project
 from .checkpoint import TreeCheckpoint
@@ -39,7 +39,7 @@ DEFAULT_ATTEMPTS = 4
 RUN_TIMEOUT_S = 900.0
 TEST_TIMEOUT_S = 900.0
 LLM_TRIES = 2          # diffs asked of the LLM per error; the second sees why the first was rejected
-SUMMARY = BUGFIX_SUMMARY.path
+RUN_NAME = "bugfix"   # its runs are runs/<timestamp>-bugfix/
 SMOKE = ("trainer.limit_train_batches=4", "trainer.limit_val_batches=2", "trainer.limit_test_batches=2")
 ERROR_LINE = re.compile(r"^(?:[\w.]*(?:Error|Exception|Interrupt)\b.*|error: .+|non-finite .+|Killed)$")
 WARNING_LINE = re.compile(r"(\w*Warning): (.+)$")
@@ -85,20 +85,31 @@ def last_error(output: str) -> str:
     return (errors or lines or ["<no output>"])[-1][:500]
 
 
+def command(overrides: tuple[str, ...] = ()) -> list[str]:
+    """The 1-epoch validation run, as the report records it."""
+    return ["python", "scripts/train.py", "--epochs", "1", *SMOKE, f"run.name={RUN_NAME}", *overrides]
+
+
+def latest_run(project: Project) -> str | None:
+    """The folder runs/latest points at (a run makes a new one), or None before the first run."""
+    link = project.path(LATEST)
+    return os.readlink(link) if link.is_symlink() else None
+
+
 def run_training(project: Project, python: str, overrides: tuple[str, ...] = (), timeout: float = RUN_TIMEOUT_S) -> RunResult:
     """The 1-epoch validation: exit 0, a summary, a checkpoint file, finite metrics."""
     root = project.root
-    summary_path = root / SUMMARY
-    summary_path.unlink(missing_ok=True)
-    cmd = [python, "scripts/train.py", "--epochs", "1", "--summary", SUMMARY, *SMOKE, *overrides]
+    before = latest_run(project)
+    cmd = [python, "scripts/train.py", *command(overrides)[2:]]
     code, out, seconds, timed_out = execute(cmd, root, timeout, {"WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"})
     tail = out[-20000:]
     if timed_out:
         return RunResult(False, None, seconds, True, f"timeout: the run took longer than {timeout:.0f} s", tail)
     if code != 0:
         return RunResult(False, code, seconds, False, last_error(tail), tail)
-    if not summary_path.is_file():
-        return RunResult(False, code, seconds, False, f"no run summary: {SUMMARY} was not written", tail)
+    summary_path = project.path(RUN_SUMMARY)
+    if latest_run(project) in (None, before) or not summary_path.is_file():
+        return RunResult(False, code, seconds, False, f"no run summary: the run made no new {RUN_SUMMARY}", tail)
     summary = json.loads(summary_path.read_text(encoding="utf-8"), parse_constant=float)
     checkpoint = summary.get("best_checkpoint") or summary.get("last_checkpoint")
     if not checkpoint or not (root / checkpoint).is_file():
@@ -319,7 +330,7 @@ class FixLoop:
         return {
             "result": "passed" if run.passed and not self.attempts else ("fixed" if run.passed else "unfixed"),
             "stop_reason": stop_reason or None,
-            "command": ["python", "scripts/train.py", "--epochs", "1", "--summary", SUMMARY, *SMOKE, *self.overrides],
+            "command": command(self.overrides),
             "max_attempts": self.max_attempts, "run_timeout_s": self.run_timeout, "test_timeout_s": self.test_timeout,
             "llm_model": self.llm_model, "issues": [asdict(i) for i in self.issues],
             "attempts": [asdict(a) for a in self.attempts], "final_run": final,

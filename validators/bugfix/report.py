@@ -15,11 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..artifacts import BUGFIX_REPORT
 from ..errors import GateError
 from ..frontmatter import join
 from ..project import Project
 
-REPORT = "bugfix_report.md"
+REPORT = BUGFIX_REPORT.path
 HINT = "run `nox -s bugfix` again after fixing the error by hand (the report names it)"
 
 
@@ -71,7 +72,7 @@ def render(data: dict[str, Any]) -> str:
 
 def write(project: Project, data: dict[str, Any], python: str) -> dict[str, Any]:
     meta = {"schema_version": 1, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "python": python, **data}
-    (project.root / REPORT).write_text(join(meta, render(meta)), encoding="utf-8")
+    project.write_text(REPORT, join(meta, render(meta)))
     return meta
 
 

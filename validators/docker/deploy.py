@@ -1,6 +1,6 @@
 """Stage C3: start the service with compose, check it, measure it against the SLA of requirements.md.
 
-    python -m validators deploy [--variant cpu] [--checkpoint checkpoints/last.ckpt] [--port 8000] [--requests 200]
+    python -m validators deploy [--variant cpu] [--checkpoint runs/latest/checkpoints/last.ckpt] [--port 8000] [--requests 200]
     python -m validators deploy --down             # stop and remove the stack
 
 `compose up` runs the image that `nox -s docker_build` made (no build here), with the checkpoint's
@@ -28,6 +28,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from ..artifacts import DEPLOY_FIGURE, DEPLOY_REPORT, DOCKER_ERROR, README, REQUIREMENTS
 from ..errors import DeployFailure, DockerError
 from ..frontmatter import join
 from ..project import Project
@@ -36,8 +37,8 @@ from ..sla import verdict
 from .engine import find_compose, run_command
 from .image import image_facts, image_tag
 
-REPORT = "deploy_report.md"
-FIGURE = "deploy_latency.png"
+REPORT = DEPLOY_REPORT.path
+FIGURE = DEPLOY_FIGURE.path
 COMPOSE_FILE = "deploy/docker/docker-compose.yml"
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -199,6 +200,7 @@ def plot_latency(samples: list[float], marks: dict[str, float], target: float | 
     ax.set(xlabel="latency of one /predict request (ms)", ylabel="requests", title=f"{len(samples)} sequential requests")
     ax.legend()
     fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
@@ -214,7 +216,7 @@ def memory_mib(container: str) -> float | None:
 
 def sla_checks(project: Project, load: dict[str, Any]) -> list[dict[str, Any]]:
     """Measured figures against requirements.md's SLA; a figure the SLA does not state is `not stated`."""
-    front, _ = project.front("requirements.md")
+    front, _ = project.front(REQUIREMENTS.path)
     sla = (front or {}).get("sla") or {}
     rows = [("latency p95 (ms)", sla.get("latency_ms"), load["latency_ms"]["p95"], "max"),
             ("throughput (requests/s)", sla.get("throughput_per_s"), load["throughput_per_s"], "min")]
@@ -235,9 +237,12 @@ def unreadable_by_others(checkpoint: Path) -> str | None:
             f"{stat.filemode(dir_mode)}): `chmod o+r {checkpoint}` and `chmod o+rx {checkpoint.parent}`")
 
 
-def next_error_report(root: Path) -> Path:
-    numbers = [int(m.group(1)) for p in root.glob("docker_error_report_*.md") if (m := re.fullmatch(r"docker_error_report_(\d+)\.md", p.name))]
-    return root / f"docker_error_report_{max(numbers, default=0) + 1}.md"
+def next_error_report(project: Project) -> Path:
+    """reports/docker_error_report_<N>.md with N one past the highest there: earlier reports are kept."""
+    template = project.path(DOCKER_ERROR)
+    name = re.compile(re.escape(template.name).replace(r"\{n\}", r"(\d+)"))
+    numbers = [int(m.group(1)) for p in template.parent.glob("*") if (m := name.fullmatch(p.name))]
+    return template.with_name(template.name.format(n=max(numbers, default=0) + 1))
 
 
 def fail(project: Project, variant: str, err: DeployFailure, env: dict[str, str]) -> Path:
@@ -245,7 +250,8 @@ def fail(project: Project, variant: str, err: DeployFailure, env: dict[str, str]
     _, logs = compose(project, variant, "logs", "--no-color", "--tail", "200", env=env)
     _, ps = compose(project, variant, "ps", env=env)
     code, down = compose(project, variant, "down", "--remove-orphans", env=env)
-    path = next_error_report(project.root)
+    path = next_error_report(project)
+    path.parent.mkdir(parents=True, exist_ok=True)
     data = {"stage": "C3", "failed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "step": err.step,
             "problem": err.problem, "stopped": code == 0, "report": path.name}
     body = (f"# Docker deploy failure ({path.stem.rsplit('_', 1)[1]})\n\n**{err.step}**: {err.problem}\n\n"
@@ -305,7 +311,7 @@ def deploy(project: Project, variant: str, checkpoint: Path, port: int, requests
                           f"read {path.name}") from None
     load["memory_mib"] = memory_mib(container)
     checks = sla_checks(project, load)
-    plot_latency(load.pop("samples_ms"), load["latency_ms"], checks[0]["target"], project.root / FIGURE)
+    plot_latency(load.pop("samples_ms"), load["latency_ms"], checks[0]["target"], project.path(FIGURE))
     endpoints = {t["test"].split()[1]: t["got"] for t in tests if t["test"].startswith("GET ")} | {"/docs": 200}
     report = {"stage": "C3", "deployed_at": started, "url": url, "variant": variant, "image": image_tag(project, variant),
               "image_id": image["image_id"], "checkpoint": str(checkpoint), "container": container[:12],
@@ -323,15 +329,17 @@ def write_report(project: Project, report: dict[str, Any]) -> None:
                f"{report['seconds_to_healthy']}s, {len(report['smoke'])} smoke tests passed. Sequential latency p50 / p95 / p99: "
                f"{lat['p50']} / {lat['p95']} / {lat['p99']} ms over {report['requests']} requests; throughput "
                f"{report['throughput_per_s']} requests/s with {report['concurrency']} clients; container memory "
-               f"{report['memory_mib']} MiB.\n\n| SLA (requirements.md) | target | measured | verdict |\n|---|---|---|---|\n{rows}\n\n"
-               f"![latency distribution of the deploy check]({FIGURE})\n")
+               f"{report['memory_mib']} MiB.\n\n| SLA (docs/plan/requirements.md) | target | measured | verdict |\n|---|---|---|---|\n{rows}\n\n"
+               "![latency distribution of the deploy check](@FIGURE@)\n")
     smoke_rows = "\n".join(f"| {t['test']} | {t['expected']} | {t['got']} |" for t in report["smoke"])
-    body = (f"# Deploy report (C3)\n\nResult: **{'pass' if report['passed'] else 'FAIL: an SLA is not met'}**.\n\n{results}\n"
+    in_report = Path(FIGURE).relative_to(Path(REPORT).parent).as_posix()  # the report sits in reports/, the README at the root
+    body = (f"# Deploy report (C3)\n\nResult: **{'pass' if report['passed'] else 'FAIL: an SLA is not met'}**.\n\n"
+            f"{results.replace('@FIGURE@', in_report)}\n"
             f"## Endpoints\n\n{', '.join(f'{e} {code}' for e, code in report['endpoints'].items())}. /docs loads {', '.join(report['docs']['assets'])} "
             f"from the service; browser check: {report['docs']['browser']}.\n\n## Smoke tests\n\n| test | expected | got |\n"
             f"|---|---|---|\n{smoke_rows}\n\nStop the stack: `nox -s deploy -- --down`.\n")
-    (project.root / REPORT).write_text(join(report, body), encoding="utf-8")
-    write_section(project.root / "README.md", "deploy-results", results)
+    project.write_text(REPORT, join(report, body))
+    write_section(project.path(README), "deploy-results", results.replace('@FIGURE@', FIGURE))
 
 
 def down(project: Project, variant: str) -> int:

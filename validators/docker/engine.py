@@ -18,11 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..artifacts import DOCKER_ENV
 from ..errors import DockerError
 from ..frontmatter import join
 from ..project import Project
 
-REPORT = "docker_env_report.md"
+REPORT = DOCKER_ENV.path
 Runner = Callable[[list[str]], tuple[int, str]]  # argv -> (exit code, stdout); 127 when the program is missing
 
 INSTALL = {
@@ -140,5 +141,5 @@ def write(project: Project, variant: str | None = None, run: Runner = run_comman
             f"Install: {g['install']}" for g in gaps]
     body = (f"# Docker environment (C1)\n\nImage variant: **{variant}**. Result: **{'pass' if data['passed'] else 'FAIL'}**.\n\n"
             "| piece | found |\n|---|---|\n" + "\n".join(rows) + "\n\n## Missing\n\n" + ("\n".join(todo) or "Nothing.") + "\n")
-    (project.root / REPORT).write_text(join(data, body), encoding="utf-8")
+    project.write_text(REPORT, join(data, body))
     return data

@@ -3,7 +3,7 @@
     python -m validators docker-base [--force] [--save base.tar.gz]   # debootstrap + `docker import` (root)
     python -m validators wheelhouse [--variant cpu]                   # `pip wheel` -> wheelhouse/<variant>/
     python -m validators docker-build [--variant cpu] [--base-image IMAGE]
-    python -m validators container-check [--variant cpu] [--checkpoint checkpoints/last.ckpt]
+    python -m validators container-check [--variant cpu] [--checkpoint runs/latest/checkpoints/last.ckpt]
 
 Images are built the way an air-gapped cluster builds them (specs/DOCKER_CONFIG.md, Air-gapped
 builds): the base is a root filesystem of the distribution whose own python3 is the project's
@@ -27,11 +27,12 @@ from typing import Any
 
 import yaml
 
+from ..artifacts import CONTAINER_CHECK
 from ..errors import DockerError
 from ..project import Project
 from .engine import build_command, run_command
 
-LOG = "container_env_check.log"
+LOG = CONTAINER_CHECK.path
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 BASE_IMAGES = Path(__file__).with_name("base_images.yml")
 PACKAGES = "python3,python3-venv,ca-certificates"  # the base's only packages: the venv brings the rest
@@ -242,7 +243,7 @@ def container_check(project: Project, variant: str, checkpoint: Path) -> dict[st
     """Run the checks inside the image (no network, weights mounted read-only) and write container_env_check.log."""
     tag = image_tag(project, variant)
     facts = image_facts(tag)
-    checkpoint = checkpoint if checkpoint.is_absolute() else project.root / checkpoint
+    checkpoint = (checkpoint if checkpoint.is_absolute() else project.root / checkpoint).resolve()  # through runs/latest
     if not checkpoint.is_file():
         raise DockerError(f"no checkpoint at {checkpoint}", "run `nox -s train_smoke` (or pass --checkpoint PATH)")
     argv = ["docker", "run", "--rm", "--network", "none", "-v", f"{checkpoint.parent}:/models:ro",
@@ -264,5 +265,5 @@ def container_check(project: Project, variant: str, checkpoint: Path) -> dict[st
     log = {"stage": "C2", "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "image": tag, **facts,
            "checkpoint": str(checkpoint), **inside, "failures": failures, "result": "pass" if not failures else "fail"}
     header = f"# {LOG}: stage C2, checks run inside {tag} (python -m validators container-check); YAML\n"
-    (project.root / LOG).write_text(header + yaml.safe_dump(log, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    project.write_text(LOG, header + yaml.safe_dump(log, sort_keys=False, allow_unicode=True))
     return log

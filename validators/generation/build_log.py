@@ -16,11 +16,12 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from ..artifacts import BUILD_LOG, TASK
 from ..errors import GateError
 from ..frontmatter import join
 from ..project import Project
 
-FILE = "PROJECT_BUILD_LOG.md"
+FILE = BUILD_LOG.path
 TIMEOUT_S = 120
 
 
@@ -110,7 +111,7 @@ def _run_checks(project: Project, checks: list[dict[str, str]]) -> list[tuple[bo
 
 
 def build(project: Project) -> dict[str, Any]:
-    tasks, errors = project.front("task.md")
+    tasks, errors = project.front(TASK.path)
     if tasks is None:
         raise errors[0]
     entries = []
@@ -133,7 +134,7 @@ def write(project: Project) -> dict[str, Any]:
              "| task | result | evidence |", "|---|---|---|"]
     lines += [f"| {e['task']} {e['title']} | {e['result']} | " + "; ".join(ev["detail"] for ev in e["evidence"]) + " |"
               for e in log["entries"]]
-    (project.root / FILE).write_text(join(log, "\n".join(lines) + "\n"), encoding="utf-8")
+    project.write_text(FILE, join(log, "\n".join(lines) + "\n"))
     return log
 
 
@@ -142,7 +143,7 @@ def rule_build_log(project: Project, *, reuse: bool = False) -> Iterator[GateErr
 
     `reuse`: accept this process's own verdicts from `build()` (see `run_checks`)."""
     log, errors = project.validated(FILE, "build_log")
-    tasks, task_errors = project.front("task.md")
+    tasks, task_errors = project.front(TASK.path)
     if log is None or tasks is None:
         yield from errors or task_errors
         return

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..artifacts import REQUIREMENTS, TASK, TECH
 from ..errors import GateError
 from ..project import Project
 from ..schema import schema_errors
@@ -16,23 +17,23 @@ from ..schema import schema_errors
 
 def rule_requirements(project: Project) -> Iterator[GateError]:
     """A1: schema, including the score gate (<= 0.6 needs a clarification with a strategy)."""
-    doc, errors = project.front("requirements.md")
+    doc, errors = project.front(REQUIREMENTS.path)
     yield from errors
     if doc is not None:
-        yield from schema_errors(doc, "requirements", file="requirements.md")
+        yield from schema_errors(doc, REQUIREMENTS.schema, file=REQUIREMENTS.path)
 
 
 def rule_task(project: Project) -> Iterator[GateError]:
     """A3: the task list has ids, inputs, outputs, done-criteria and machine checks."""
-    doc, errors = project.front("task.md")
+    doc, errors = project.front(TASK.path)
     yield from errors
     if doc is not None:
-        yield from schema_errors(doc, "task", file="task.md")
+        yield from schema_errors(doc, TASK.schema, file=TASK.path)
 
 
 def rule_tech(project: Project) -> Iterator[GateError]:
     """A2: schema; chosen among the candidates; a candidate for every generated model, at least 2."""
-    doc, errors = project.validated("tech.md", "tech")
+    doc, errors = project.validated(TECH.path, TECH.schema)
     yield from errors
     if doc is None:
         return
@@ -40,18 +41,18 @@ def rule_tech(project: Project) -> Iterator[GateError]:
     generated = sorted(p.stem for p in (project.root / "configs" / "model").glob("*.yaml"))
     missing = [m for m in generated if m not in keys]
     if missing or len(keys) < 2:
-        yield GateError("tech.md", "candidates", keys,
+        yield GateError(TECH.path, "candidates", keys,
                         f"a candidate for every generated model ({', '.join(generated)}), at least 2",
-                        f"add {', '.join(missing) or 'a second candidate'}; re-run the planner hook with --force")
+                        f"add {', '.join(missing) or 'a second candidate'}; re-run the planner: `nox -s plan -- --force`")
     if doc["chosen"] not in keys:
-        yield GateError("tech.md", "chosen", doc["chosen"], f"one of the candidates ({', '.join(keys)})",
+        yield GateError(TECH.path, "chosen", doc["chosen"], f"one of the candidates ({', '.join(keys)})",
                         "choose a candidate that the project generates")
 
 
 def rule_tech_params(project: Project) -> Iterator[GateError]:
     """A2: parameter counts are measured: they equal the generated models instantiated now."""
-    doc, _ = project.front("tech.md")
-    if doc is None or list(schema_errors(doc, "tech", file="tech.md")):
+    doc, _ = project.front(TECH.path)
+    if doc is None or list(schema_errors(doc, TECH.schema, file=TECH.path)):
         return  # rule_tech reports it
     from ..resources import measure_candidates
 
@@ -59,15 +60,15 @@ def rule_tech_params(project: Project) -> Iterator[GateError]:
     try:
         measured = measure_candidates(project.root, project.package, models)
     except ImportError as err:
-        yield GateError("tech.md", "candidates", err.name, "torch, lightning and omegaconf importable to re-count parameters",
+        yield GateError(TECH.path, "candidates", err.name, "torch, lightning and omegaconf importable to re-count parameters",
                         "run the validators in the project venv: nox -s validate")
         return
     except Exception as err:  # noqa: BLE001 - a model that does not build is exactly what to report
-        yield GateError("tech.md", "candidates", f"{type(err).__name__}: {err}", "every candidate model to build",
+        yield GateError(TECH.path, "candidates", f"{type(err).__name__}: {err}", "every candidate model to build",
                         "run `nox -s train_smoke` to see the full traceback")
         return
     for i, c in enumerate(doc["candidates"]):
         count = measured.get(c["key"], {}).get("params")
         if c["params"] != count:
-            yield GateError("tech.md", f"candidates[{i}].params", c["params"], f"{count} (the generated {c['key']} instantiated now)",
-                            "re-run the planner hook with --force so tech.md is measured again")
+            yield GateError(TECH.path, f"candidates[{i}].params", c["params"], f"{count} (the generated {c['key']} instantiated now)",
+                            "re-run the planner so tech.md is measured again: `nox -s plan -- --force`")

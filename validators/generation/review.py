@@ -12,13 +12,14 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ..artifacts import REVIEW
 from ..errors import GateError
 from ..frontmatter import join
 from ..project import Project
 from .build_log import rule_build_log
 from .consistency import nox_sessions, rule_config_keys, rule_imports, rule_readme
 
-FILE = "REVIEW_REPORT.md"
+FILE = REVIEW.path
 FINDING = re.compile(r"^(?P<file>[^:]+(?::cell \d+)?):(?P<line>\d+):(?P<col>\d+): (?P<code>[A-Z]+\d+) (?P<message>.+)$")
 
 
@@ -67,7 +68,7 @@ def write(project: Project) -> dict[str, Any]:
              "| item | result | evidence |", "|---|---|---|"]
     lines += [f"| {i['title']} | {'pass' if i['passed'] else 'FAIL'} | " + "<br>".join(e.replace("|", "\\|") for e in i["evidence"]) + " |"
               for i in report["items"]]
-    (project.root / FILE).write_text(join(report, "\n".join(lines) + "\n"), encoding="utf-8")
+    project.write_text(FILE, join(report, "\n".join(lines) + "\n"))
     return report
 
 

@@ -10,42 +10,43 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..artifacts import CLAUDE, SPECS, VENV_SPEC
 from ..errors import GateError
 from ..pins import ENVIRONMENTS, PIN
 from ..project import Project
 
 SPEC_COPIES = {
-    "CLAUDE.md": ["## Project", "## Rules", "## Commands", "## Do not"],
-    "specs/VENV_CONFIG.md": ["## Environments", "## Building", "## Offline and air-gapped", "## Pins"],
-    "specs/DEBUG_CODE.md": ["## Debug ladder", "## Common failures", "## Reporting a bug"],
-    "specs/DOCKER_CONFIG.md": ["## Images", "## Build rules", "## Runtime", "## Air-gapped builds"],
-    "specs/OMEGACONF_GUIDE.md": ["## Layout", "## Composition", "## Overrides", "## Adding a key"],
-    "specs/ML_ARCHITECTURE_GUIDE.md": ["## Layers", "## Data", "## Models", "## Training loop", "## Adding a model"],
+    CLAUDE.path: ["## Project", "## Rules", "## Commands", "## Do not"],
+    f"{SPECS}/VENV_CONFIG.md": ["## Environments", "## Building", "## Offline and air-gapped", "## Pins"],
+    f"{SPECS}/DEBUG_CODE.md": ["## Debug ladder", "## Common failures", "## Reporting a bug"],
+    f"{SPECS}/DOCKER_CONFIG.md": ["## Images", "## Build rules", "## Runtime", "## Air-gapped builds"],
+    f"{SPECS}/OMEGACONF_GUIDE.md": ["## Layout", "## Composition", "## Overrides", "## Adding a key"],
+    f"{SPECS}/ML_ARCHITECTURE_GUIDE.md": ["## Layers", "## Data", "## Models", "## Training loop", "## Adding a model"],
 }
 MIN_LINES = 30
 
 
 def rule_venv_md(project: Project) -> Iterator[GateError]:
-    doc, errors = project.validated("venv.md", "venv")
+    doc, errors = project.validated(VENV_SPEC.path, VENV_SPEC.schema)
     yield from errors
     if doc is None:
         return
     answered = str(project.answers.get("python_version", ""))
     if doc["python_version"] != answered:
-        yield GateError("venv.md", "python_version", doc["python_version"], f"{answered} (.copier-answers.yml)",
+        yield GateError(VENV_SPEC.path, "python_version", doc["python_version"], f"{answered} (.copier-answers.yml)",
                         "venv.md and the answers must agree; `copier update` re-renders venv.md")
     noxfile = project.read("noxfile.py") or ""
     if f'PYTHON = "{doc["python_version"]}"' not in noxfile:
-        yield GateError("venv.md", "python_version", doc["python_version"], "the PYTHON of noxfile.py", "re-render with copier")
+        yield GateError(VENV_SPEC.path, "python_version", doc["python_version"], "the PYTHON of noxfile.py", "re-render with copier")
     for env, requirements in ENVIRONMENTS.items():
         entry = doc["environments"].get(env)
         if entry is None:
-            yield GateError("venv.md", f"environments.{env}", None, f"an entry for {env}", "see the template's venv.md")
+            yield GateError(VENV_SPEC.path, f"environments.{env}", None, f"an entry for {env}", f"see the template's {VENV_SPEC}")
             continue
         if entry["requirements"] != requirements:
-            yield GateError("venv.md", f"environments.{env}.requirements", entry["requirements"], requirements, "")
+            yield GateError(VENV_SPEC.path, f"environments.{env}.requirements", entry["requirements"], requirements, "")
         if not any(requirements in c for c in entry["commands"]):
-            yield GateError("venv.md", f"environments.{env}.commands", entry["commands"],
+            yield GateError(VENV_SPEC.path, f"environments.{env}.commands", entry["commands"],
                             f"commands that install {requirements}", "give the exact uv commands")
 
 

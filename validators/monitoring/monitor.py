@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..artifacts import DEPLOY_REPORT as DEPLOYED
-from ..artifacts import REQUIREMENTS, ROLLBACK, RUNNING_REPORT
+from ..artifacts import README, REQUIREMENTS, ROLLBACK, RUNNING_REPORT, SPECS
 from ..errors import DependencyError, GateError, HephaestusError
 from ..frontmatter import join
 from ..project import Project
@@ -237,9 +237,9 @@ def write(project: Project, url: str | None = None, timeout: float = 5.0, promto
             "endpoints": figures, "batch_size_mean": batch_mean(families), "drift": checks,
             "monitoring": {"files": files, "alerts": len(alert_rules(req["project"], req["sla"])), **validation},
             "rollback": {"script": ROLLBACK_SCRIPT, "strategy": "blue-green by image tag: <project>:<variant>-previous is "
-                         "tagged <project>:<variant> again and compose recreates the container; see specs/DOCKER_CONFIG.md"},
+                         f"tagged <project>:<variant> again and compose recreates the container; see {SPECS}/DOCKER_CONFIG.md"},
             "requirements": items, "readme_updated": readme}
-    (project.root / REPORT).write_text(join(data, body(data)), encoding="utf-8")
+    project.write_text(REPORT, join(data, body(data)))
     return data
 
 
@@ -291,12 +291,12 @@ def rule_running_report(project: Project) -> Iterator[GateError]:
     for item in req["items"]:
         if item["id"] not in listed:
             yield GateError(REPORT, f"requirements.{item['id']}", None, f"a status for requirement item {item['id']}", hint)
-    readme = project.read("README.md") or ""
+    readme = project.read(README.path) or ""
     start, end = readme.find(START), readme.find(END)
     section_text = readme[start:end] if 0 <= start < end else ""
     for item in req["items"]:
         if f"| {item['id']} |" not in section_text:
-            yield GateError("README.md", f"requirements-status.{item['id']}", None,
+            yield GateError(README.path, f"requirements-status.{item['id']}", None,
                             f"a row for {item['id']} between the requirements-status markers", hint)
     for check in data["drift"]:
         if check["verdict"] == "not met":

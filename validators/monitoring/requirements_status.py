@@ -4,8 +4,8 @@
     update_readme(project, items)                                 # rewrites only the marked section
 
 Where a figure comes from: the SLA items `latency` and `throughput` from the production drift checks
-(monitor.py), `quality` from the test metrics of the 1-epoch run's summary (logs/bugfix_run.json or
-logs/smoke_run.json: the mini data after one epoch, not the full training), `hardware` from the device
+(monitor.py), `quality` from the test metrics of the newest run's summary (runs/latest/summary.json:
+after train_smoke or bugfix, the mini data after one epoch), `hardware` from the device
 the service reports on /health. An item whose requirement states no target is `not stated`; one that
 no stage measures (problem, goal, budget, deadline, data, software, deployment) is `not measured`.
 
@@ -17,13 +17,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..artifacts import README as README_FILE
+from ..artifacts import REQUIREMENTS, RUNNING_REPORT
 from ..project import Project
 from ..readme import markers, write_section
 from ..sla import MET, NOT_MEASURED, NOT_MET, NOT_STATED, VERDICTS, verdict
 
 SECTION = "requirements-status"
 START, END = markers(SECTION)
-README = "README.md"
+README = README_FILE.path
 DRIFT_ITEMS = {"latency": "latency_p95", "throughput": "throughput"}
 UNMEASURED = {"problem statement": "qualitative: judge the model's predictions by hand",
               "task family": "qualitative: the generated model is of this family (tech.md)",
@@ -109,8 +111,8 @@ def section(items: list[dict[str, Any]]) -> str:
     rows = [f"| {i['id']} | {cell(i['name'])} | {cell(i['statement'])} | **{i['status']}** | {cell(i['measured'])} |" for i in items]
     counts = {s: sum(1 for i in items if i["status"] == s) for s in VERDICTS}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-    return (f"Each item of `requirements.md` against what was measured, written by `nox -s monitor` (stage C4; "
-            f"details in `docker_running_report.md`): {summary}.\n\n| id | item | requirement | status | measured |\n"
+    return (f"Each item of `{REQUIREMENTS}` against what was measured, written by `nox -s monitor` (stage C4; "
+            f"details in `{RUNNING_REPORT}`): {summary}.\n\n| id | item | requirement | status | measured |\n"
             "|---|---|---|---|---|\n" + "\n".join(rows))
 
 

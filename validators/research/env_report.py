@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from ..artifacts import ENV_CHECK
 from ..errors import GateError
 from ..frontmatter import join
 from ..pins import ENVIRONMENTS, PIN, canonical
@@ -38,22 +39,22 @@ def write_env_report(project: Project, env: str) -> dict[str, Any]:
             f"- torch {report['torch']['version']}, CUDA available: {report['torch']['cuda_available']}"
             f" (CUDA {report['torch']['cuda_version']})", f"- GPU: {gpu}",
             f"- {len(report['packages_installed'])} packages installed (front matter)"]
-    (project.root / "env_check_report.md").write_text(join(report, "\n".join(body) + "\n"), encoding="utf-8")
+    project.write_text(ENV_CHECK, join(report, "\n".join(body) + "\n"))
     return report
 
 
 def rule_env_check(project: Project) -> Iterator[GateError]:
-    doc, errors = project.validated("env_check_report.md", "env_check")
+    doc, errors = project.validated(ENV_CHECK.path, ENV_CHECK.schema)
     yield from errors
     if doc is None:
         return
     wanted = str(project.answers.get("python_version", ""))
     if not doc["python_version"].startswith(wanted + "."):
-        yield GateError("env_check_report.md", "python_version", doc["python_version"], f"Python {wanted}.x", "rebuild: nox -s setup")
+        yield GateError(ENV_CHECK.path, "python_version", doc["python_version"], f"Python {wanted}.x", "rebuild: nox -s setup")
     for line in (project.read(ENVIRONMENTS[doc["environment"]]) or "").splitlines():
         m = PIN.match(line.strip())
         if m and (not m.group(3) or "linux" in m.group(3) and "!=" not in m.group(3)):
             got = doc["packages_installed"].get(canonical(m.group(1)))
             if got != m.group(2):
-                yield GateError("env_check_report.md", f"packages_installed.{canonical(m.group(1))}", got,
+                yield GateError(ENV_CHECK.path, f"packages_installed.{canonical(m.group(1))}", got,
                                 f"{m.group(2)} (pinned in {ENVIRONMENTS[doc['environment']]})", "rebuild: nox -s setup")

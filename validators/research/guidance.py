@@ -16,21 +16,25 @@ import math
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+from ..artifacts import FULL_TRAINING, GUIDANCE, LAUNCH_SLURM, LAUNCH_TORCHRUN, TECH
 from ..config_edit import ConfigEdit
 from ..errors import GateError
 from ..frontmatter import join
 from ..project import Project
 from ..resources import BYTES_PER_PARAM, CONTEXT_GB, estimate
 
-DOC = "full_train_guidance.md"
+DOC = GUIDANCE.path
 MEMORY_HEADROOM = 0.9          # keep 10% of the GPU's memory for fragmentation and spikes
 MAX_BATCH = 8192               # beyond this, optimisation rather than memory limits the batch
 NODES, GPUS_PER_NODE = 2, 4    # the multi-node example (change in the scripts' #SBATCH lines)
 WARMUP_FRACTION = 0.05         # linear warmup over 5% of the steps for large effective batches
 LARGE_BATCH = 1024             # effective batch above which warmup is advised (Goyal et al. 2017)
-SCRIPTS = {"slurm": "scripts/launch_slurm.sh", "torchrun": "scripts/launch_torchrun.sh"}
+SCRIPTS = {"slurm": LAUNCH_SLURM.path, "torchrun": LAUNCH_TORCHRUN.path}
+EXPERIMENT = FULL_TRAINING.path
+EXPERIMENT_NAME = Path(EXPERIMENT).stem      # `experiment=full_ddp`
 AUGMENTATION = {
     "image_classification": ["random resized crop, scale 0.8-1.0", "rotation up to 10 degrees",
                              "horizontal flip only if the classes are mirror-invariant (not digits or text)",
@@ -77,12 +81,12 @@ def max_batch(candidate: dict[str, Any], tech: dict[str, Any], measured_mb: floa
 
 def plan(project: Project) -> dict[str, Any]:
     """The guidance's data (the front matter)."""
-    tech, errors = project.front("tech.md")
+    tech, errors = project.front(TECH.path)
     if tech is None:
         raise errors[0]
     cand, hw, a = chosen_candidate(tech), tech["hardware"], tech["assumptions"]
     if cand["params"] is None:
-        raise GateError("tech.md", "candidates.params", None, "measured figures for the chosen model",
+        raise GateError(TECH.path, "candidates.params", None, "measured figures for the chosen model",
                         "regenerate tech.md with torch installed next to copier")
     source, summary = project.run_summary(needs="measured")
     measured = summary.get("measured") or {}
@@ -116,28 +120,44 @@ def plan(project: Project) -> dict[str, Any]:
         "estimates_at_max_batch": figures(top, int(a["epochs"])),
         "measured_epoch_hours": round(measured["step_time_s"] * steps / 3600, 4) if measured.get("step_time_s") else None,
         "checkpoint": {"monitor": "val/loss", "mode": "min", "save_top_k": 1, "save_last": True,
-                       "resume": "python scripts/train.py ... with Trainer.fit(ckpt_path='checkpoints/last.ckpt')"},
+                       "resume": "python scripts/train.py ... with Trainer.fit(ckpt_path='runs/<run>/checkpoints/last.ckpt')"},
         "augmentation": AUGMENTATION[tech["family"]],
         "distributed": {"nodes": NODES, "gpus_per_node": GPUS_PER_NODE, "strategies": ["ddp", "fsdp"],
                         "effective_batch": recommended * world,
                         "hours_on_example_cluster": float(f"{at_tech['train_hours'] / world:.3g}") if at_tech["train_hours"] is not None else None,
-                        "scripts": dict(SCRIPTS)},
+                        "scripts": dict(SCRIPTS), "experiment": EXPERIMENT},
         "monitoring": [m.format(metric="val/acc" if "classification" in tech["family"] else "val/mae",
                                 memory=at_tech["train_memory_gb"], step=measured.get("step_time_s", "n/a")) for m in MONITORING],
     }
 
 
+def experiment(data: dict[str, Any]) -> str:
+    """configs/experiment/full_ddp.yaml: the multi-node setup the launch scripts run (`experiment=full_ddp`)."""
+    b, lr, dist = data["batch_size"]["recommended"], data["learning_rate"]["multi_node"], data["distributed"]
+    rows = [("defaults:", ""), ("  data: full", "configs/data/full.yaml: your dataset under data/full/"),
+            ("  trainer: ddp_gpu", "one process per GPU (Lightning DDP); STRATEGY=fsdp in the scripts shards instead"),
+            ("trainer:", ""), (f"  num_nodes: {NODES}", "nodes (match #SBATCH --nodes)"),
+            (f"  devices: {GPUS_PER_NODE}", "GPUs per node (match #SBATCH --ntasks-per-node and --gres)"),
+            ("data:", ""), (f"  batch_size: {b}", f"per device: effective batch {dist['effective_batch']}"),
+            ("optim:", ""), (f"  lr: {lr}", "scaled linearly with the effective batch"),
+            ("run:", ""), (f"  name: {EXPERIMENT_NAME}", f"its runs are runs/<UTC timestamp>-{EXPERIMENT_NAME}/")]
+    head = (f"# Full training on {NODES} nodes x {GPUS_PER_NODE} GPUs, written by `nox -s guidance` from {DOC}.\n"
+            f"# Yours to edit (project-owned; guidance rewrites it). Run: python scripts/train.py experiment={EXPERIMENT_NAME}\n")
+    return head + "".join(f"{key:<32} # {why}\n" if why else f"{key}\n" for key, why in rows)
+
+
 def overrides(data: dict[str, Any]) -> str:
-    return (f"data=full trainer=ddp_gpu trainer.num_nodes={NODES} trainer.devices={GPUS_PER_NODE} "
-            f"data.batch_size={data['batch_size']['recommended']} optim.lr={data['learning_rate']['multi_node']}")
+    return f"experiment={EXPERIMENT_NAME}"
 
 
 def scripts(data: dict[str, Any], package: str) -> dict[str, str]:
     head = ("#!/usr/bin/env bash\n# Written by `nox -s guidance` (full_train_guidance.md). STRATEGY=fsdp shards parameters,\n"
             "# gradients and optimizer state across GPUs (for models that do not fit one GPU); ddp replicates them.\n"
             "set -euo pipefail\n")
-    body = (f'OVERRIDES="{overrides(data)}"\nSTRATEGY="${{STRATEGY:-ddp}}"\n'
-            'PYTHON="${PYTHON:-.venvs/debug-gpu/bin/python}"\nexport WANDB_MODE=offline\n')
+    body = (f'OVERRIDES="{overrides(data)}"   # {EXPERIMENT}; add key=value overrides here\nSTRATEGY="${{STRATEGY:-ddp}}"\n'
+            'PYTHON="${PYTHON:-.venvs/debug-gpu/bin/python}"\nexport WANDB_MODE=offline\n'
+            "# Every process of the job writes into one run folder: set once here, inherited by every rank.\n"
+            f'export HEPHAESTUS_RUN_DIR="${{HEPHAESTUS_RUN_DIR:-runs/$(date -u +%Y%m%dT%H%M%SZ)-{EXPERIMENT_NAME}}}"\n')
     slurm = (head.replace("set -euo", f"#SBATCH --job-name={package}\n#SBATCH --nodes={NODES}\n"
                           f"#SBATCH --ntasks-per-node={GPUS_PER_NODE}\n#SBATCH --gres=gpu:{GPUS_PER_NODE}\n"
                           "#SBATCH --cpus-per-task=8\n#SBATCH --time=24:00:00\nset -euo")
@@ -145,7 +165,7 @@ def scripts(data: dict[str, Any], package: str) -> dict[str, str]:
              'srun "$PYTHON" scripts/train.py $OVERRIDES trainer.strategy="$STRATEGY"\n')
     torchrun = (head + body + 'NNODES="${NNODES:-' + str(NODES) + '}"\nNODE_RANK="${NODE_RANK:-0}"\n'
                 'MASTER_ADDR="${MASTER_ADDR:-127.0.0.1}"\n'
-                "# Run on every node with its NODE_RANK; MASTER_ADDR is node 0.\n"
+                "# Run on every node with its NODE_RANK; MASTER_ADDR is node 0; give every node the same HEPHAESTUS_RUN_DIR.\n"
                 f'"$PYTHON" -m torch.distributed.run --nnodes="$NNODES" --nproc_per_node={GPUS_PER_NODE} '
                 '--node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" --master_port=29500 \\\n'
                 '    scripts/train.py $OVERRIDES trainer.strategy="$STRATEGY"\n')
@@ -190,17 +210,18 @@ def render(data: dict[str, Any]) -> str:
 
 def write(project: Project) -> dict[str, Any]:
     data = plan(project)
+    project.write_text(EXPERIMENT, experiment(data))
     for rel, text in scripts(data, project.package).items():
         path = project.root / rel
         path.write_text(text, encoding="utf-8")
         path.chmod(0o755)
-    (project.root / DOC).write_text(join(data, render(data)), encoding="utf-8")
+    project.write_text(DOC, join(data, render(data)))
     return data
 
 
 def rule_guidance(project: Project) -> Iterator[GateError]:
     doc, errors = project.validated(DOC, "full_train_guidance")
-    tech, tech_errors = project.front("tech.md")
+    tech, tech_errors = project.front(TECH.path)
     if doc is None or tech is None:
         yield from errors + tech_errors
         return

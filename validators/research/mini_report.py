@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+from ..artifacts import MINI_DATASET
 from ..errors import GateError
 from ..frontmatter import join
 from ..project import Project
@@ -69,9 +70,9 @@ def write_mini_report(project: Project) -> dict[str, Any]:
             *[f"| {k} | {v} |" for k, v in report["distribution"].items()], "",
             f"Origin: {report['origin']} (licence: {report['licence']}{'; generated' if report['generated'] else ''}).", "",
             f"How to use: {report['read_with']}. `scripts/explore_mini.ipynb` plots it."]
-    (project.root / "mini_dataset.md").write_text(join(report, "\n".join(body) + "\n"), encoding="utf-8")
+    project.write_text(MINI_DATASET, join(report, "\n".join(body) + "\n"))
     return report
 
 
 def rule_mini_dataset(project: Project) -> Iterator[GateError]:
-    yield from project.validated("mini_dataset.md", "mini_dataset")[1]
+    yield from project.validated(MINI_DATASET.path, MINI_DATASET.schema)[1]

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..artifacts import NOTEBOOK_DISTRIBUTION, NOTEBOOK_FIGURES, NOTEBOOK_RUN
 from ..errors import GateError
 from ..project import Project
 
 NOTEBOOK = "scripts/explore_mini.ipynb"
-EXECUTED = "logs/explore_mini.executed.ipynb"
-FIGURES = ("logs/figures/mini_samples.png", "logs/figures/mini_distribution.png")
+EXECUTED = NOTEBOOK_RUN.path
+FIGURES = (NOTEBOOK_FIGURES.path, NOTEBOOK_DISTRIBUTION.path)
 
 
 def execute(project: Project, timeout_s: int = 300) -> list[str]:
-    """Run every cell with a fresh kernel from scripts/; save the executed copy under logs/. Returns the figures."""
+    """Run every cell with a fresh kernel from scripts/; save the executed copy under reports/. Returns the figures."""
     import nbformat
     from nbclient import NotebookClient
 
     nb = nbformat.read(project.root / NOTEBOOK, as_version=4)
     NotebookClient(nb, timeout=timeout_s, kernel_name="python3",
                    resources={"metadata": {"path": str(project.root / "scripts")}}).execute()
-    (project.root / "logs").mkdir(exist_ok=True)
+    project.path(EXECUTED).parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, project.root / EXECUTED)
     return [f for f in FIGURES if (project.root / f).is_file()]
 

@@ -11,13 +11,14 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from ..artifacts import CLAUDE, RULES_CUSTOMISED, RULES_INHERITED
 from ..errors import GateError
 from ..frontmatter import join
 from ..project import Project
 from ..schema import schema_errors
 
 RULE_LINE = re.compile(r"^(\d+)\. \*\*(.+?)\*\*: (.+)$")
-DECISIONS = {"customised": "CLAUDE.local.md", "inherited": "CLAUDE.inherited.md"}
+DECISIONS = {"customised": RULES_CUSTOMISED.path, "inherited": RULES_INHERITED.path}
 
 
 def claude_rules(text: str) -> list[tuple[str, str]]:
@@ -28,16 +29,16 @@ def claude_rules(text: str) -> list[tuple[str, str]]:
 
 def decide_rules(project: Project, *, inherit: bool, ask: Any = None) -> str:
     """Write the B1 decision; `ask(rules) -> list of (title, new text or None)` customises interactively."""
-    source = project.read("CLAUDE.md")
+    source = project.read(CLAUDE.path)
     if source is None:
-        raise GateError("CLAUDE.md", "", None, "the file to exist", "`copier update --trust` restores it")
+        raise GateError(CLAUDE.path, "", None, "the file to exist", "`copier update --trust` restores it")
     rules = claude_rules(source)
     today = time.strftime("%Y-%m-%d")
     changes = [] if inherit or ask is None else [
         {"date": today, "rule": title, "change": new} for title, new in ask(rules) if new]
     decision = "customised" if changes else "inherited"
     meta = {"schema_version": 1, "decision": decision, "decided": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "source": "CLAUDE.md", "source_sha256": hashlib.sha256(source.encode()).hexdigest(), "changes": changes}
+            "source": CLAUDE.path, "source_sha256": hashlib.sha256(source.encode()).hexdigest(), "changes": changes}
     changed = {c["rule"]: c["change"] for c in changes}
     lines = [f"# CLAUDE rules: {decision} on {today}", "",
              "The rules of CLAUDE.md as this project applies them (stage B1).", "", "## Rules", ""]
@@ -47,14 +48,14 @@ def decide_rules(project: Project, *, inherit: bool, ask: Any = None) -> str:
         lines += [f"| {c['date']} | {c['rule']} | {c['change']} |" for c in changes]
     for other in DECISIONS.values():
         (project.root / other).unlink(missing_ok=True)
-    (project.root / DECISIONS[decision]).write_text(join(meta, "\n".join(lines) + "\n"), encoding="utf-8")
+    project.write_text(DECISIONS[decision], join(meta, "\n".join(lines) + "\n"))
     return DECISIONS[decision]
 
 
 def rule_rules_decision(project: Project) -> Iterator[GateError]:
     present = [name for name in DECISIONS.values() if (project.root / name).exists()]
     if len(present) != 1:
-        yield GateError("CLAUDE.local.md", "", present, "exactly one of CLAUDE.local.md or CLAUDE.inherited.md",
+        yield GateError(RULES_CUSTOMISED.path, "", present, f"exactly one of {RULES_CUSTOMISED} or {RULES_INHERITED}",
                         "run `nox -s rules` (add `-- --inherit` to accept the rules without questions)")
         return
     doc, errors = project.front(present[0])
@@ -62,7 +63,7 @@ def rule_rules_decision(project: Project) -> Iterator[GateError]:
         yield from errors
         return
     yield from schema_errors(doc, "rules_decision", file=present[0])
-    source = project.read("CLAUDE.md") or ""
+    source = project.read(CLAUDE.path) or ""
     if doc.get("source_sha256") != hashlib.sha256(source.encode()).hexdigest():
         yield GateError(present[0], "source_sha256", doc.get("source_sha256"), "the hash of the current CLAUDE.md",
                         "CLAUDE.md changed since the decision (a template update?): run `nox -s rules` again")
