@@ -105,7 +105,7 @@ def test_unknown_error_without_llm_leaves_the_tree_unchanged(project, python):
     assert report["attempts"] == [] and report["issues"][0]["status"] == "unfixed" and report["issues"][0]["rule"] is None
     assert before.changed() == ["reports/bugfix_report.md"]
     assert "critical errors unfixed: I1 " in done.stdout
-    assert gate(project, python).startswith("bugfix_report.md: issues[0].status: 'unfixed' is invalid: expected critical error I1 fixed")
+    assert gate(project, python).startswith("reports/bugfix_report.md: issues[0].status: 'unfixed' is invalid: expected critical error I1 fixed")
 
 
 def test_fix_that_breaks_a_project_test_is_rolled_back(project, python):
@@ -169,7 +169,7 @@ def test_llm_diffs_outside_the_project_or_not_applying_are_rejected(project, pyt
 def test_guidance_agrees_with_tech_md_and_checks_its_launch_scripts(project, python):
     env = {**os.environ, "WANDB_MODE": "offline"}
     smoke = [python, "scripts/train.py", "--epochs", "1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
-             "trainer.limit_test_batches=1", "--summary", "logs/smoke_run.json"]
+             "trainer.limit_test_batches=1"]
     subprocess.run(smoke, cwd=project, env=env, check=True, capture_output=True, timeout=TIMEOUT)
     done = subprocess.run([python, "-m", "validators", "guidance"], cwd=project, capture_output=True, text=True, timeout=TIMEOUT)
     assert done.returncode == 0, done.stderr
@@ -178,7 +178,8 @@ def test_guidance_agrees_with_tech_md_and_checks_its_launch_scripts(project, pyt
     chosen = next(c for c in tech["candidates"] if c["key"] == tech["chosen"])
     assert (doc["estimates"]["train_memory_gb"], doc["estimates"]["train_hours"]) == (chosen["train_memory_gb"], chosen["train_hours"])
     assert doc["estimates"]["batch_size"] == tech["assumptions"]["batch_size"] == doc["batch_size"]["recommended"]
-    assert doc["measured"]["source"] == "logs/smoke_run.json" and doc["measured"]["step_time_s"] > 0
+    latest = (project / "runs/latest").resolve().relative_to(project)
+    assert doc["measured"]["source"] == f"{latest.as_posix()}/summary.json" and doc["measured"]["step_time_s"] > 0
     assert doc["batch_size"]["min"] <= doc["batch_size"]["recommended"] <= doc["batch_size"]["max"]
     assert doc["estimates_at_max_batch"]["train_memory_gb"] <= tech["hardware"]["memory_gb"]
     assert gate_b4(project, python) == "stages B4: all gates pass\n"
@@ -186,9 +187,9 @@ def test_guidance_agrees_with_tech_md_and_checks_its_launch_scripts(project, pyt
     write_file(project / "reports/full_train_guidance.md", text.replace(f"train_hours: {chosen['train_hours']}\n", "train_hours: 99.0\n", 1))
     slurm, torchrun = project / "scripts/launch_slurm.sh", project / "scripts/launch_torchrun.sh"
     slurm.write_text(slurm.read_text() + "if then\n")
-    torchrun.write_text(torchrun.read_text().replace("data=full ", "data=full trainer.max_epoch=3 ", 1))
+    torchrun.write_text(torchrun.read_text().replace('OVERRIDES="experiment=full_ddp', 'OVERRIDES="experiment=full_ddp trainer.max_epoch=3', 1))
     errors = gate_b4(project, python).splitlines()
-    assert errors[0] == (f"full_train_guidance.md: estimates.train_hours: 99.0 is invalid: expected {chosen['train_hours']} "
+    assert errors[0] == (f"reports/full_train_guidance.md: estimates.train_hours: 99.0 is invalid: expected {chosen['train_hours']} "
                          "as in tech.md (hint: regenerate it: nox -s guidance (after any change to tech.md))")
     assert errors[1].startswith("scripts/launch_slurm.sh: <root>: ") and "expected a script that passes `bash -n`" in errors[1]
     assert len(errors) == 5 and errors[4] == "4 error(s) in stages B4"

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from validators.__main__ import table
+from validators.errors import UsageError
 from validators.frontmatter import join, split
 from validators.gates import expand, run
 from validators.project import Project
@@ -32,7 +34,7 @@ def copy(clean, tmp_path) -> Path:
 
 
 def errors(root: Path) -> list[str]:
-    return [str(e) for e in run(Project(root), STAGES)]
+    return [str(e) for e in run(Project(root), STAGES, table())]
 
 
 def edit_front(root: Path, name: str, change: Callable[[dict], None]) -> None:
@@ -60,36 +62,36 @@ def test_clean_project_passes_every_gate(clean):
 
 
 def test_stage_names_expand_and_unknown_ones_are_rejected():
-    assert expand(["A", "B1"]) == ["A1", "A2", "A3", "A4", "A5", "B1"]
-    with pytest.raises(ValueError, match="unknown stage 'C9'; expected one of A1, A2, A3, A4, A5, B1, B2, B3, B4, C4 or A, B, C"):
-        expand(["C9"])
+    assert expand(["A", "B1"], table()) == ["A1", "A2", "A3", "A4", "A5", "B1"]
+    with pytest.raises(UsageError, match=r"^unknown stage 'C9': expected one of A1, A2, A3, A4, A5, B1, B2, B3, B4, C4 or a group \(A, B, C\)$"):
+        expand(["C9"], table())
 
 
 MUTATIONS = {
     "score_1_5": (
         lambda r: edit_front(r, "docs/plan/requirements.md", lambda d: d["items"][0].update(score=1.5)),
-        "requirements.md: items[0].score: 1.5 is invalid: expected at most 1 "
+        "docs/plan/requirements.md: items[0].score: 1.5 is invalid: expected at most 1 "
         "(hint: scores lie in 0..1 (the rules: docs/planning.md of the template))",
     ),
     "missing_candidate": (
         lambda r: edit_front(r, "docs/plan/tech.md", lambda d: d["candidates"].pop(1)),
-        "tech.md: candidates: ['small_cnn'] is invalid: expected a candidate for every generated model (resnet, small_cnn), "
+        "docs/plan/tech.md: candidates: ['small_cnn'] is invalid: expected a candidate for every generated model (resnet, small_cnn), "
         "at least 2 (hint: add resnet; re-run the planner hook with --force)",
     ),
     "candidate_without_dataset": (
         lambda r: edit_front(r, "docs/plan/tech.md", lambda d: d["candidates"][1].pop("datasets")),
-        "tech.md: candidates[1].datasets: missing: expected 'datasets' to be present "
+        "docs/plan/tech.md: candidates[1].datasets: missing: expected 'datasets' to be present "
         "(hint: every candidate needs its datasets, resource figures and constraints)",
     ),
     "task_without_build_log_entry": (
         lambda r: edit_front(r, "reports/PROJECT_BUILD_LOG.md", lambda d: d["entries"].pop(2)),
-        "PROJECT_BUILD_LOG.md: entries.T3: missing: expected an entry for task T3 of task.md "
+        "reports/PROJECT_BUILD_LOG.md: entries.T3: missing: expected an entry for task T3 of task.md "
         "(hint: re-run `python -m validators build-log` (nox -s review))",
     ),
     "readme_names_a_missing_session": (
         lambda r: edit_text(r, "README.md", "## Quick start\n", "## Quick start\n\nShip it with `nox -s deploy_now`.\n"),
         "README.md: sessions.deploy_now: 'deploy_now' is invalid: expected a session of noxfile.py "
-        "(review, setup, rules, env_check, train_smoke, bugfix, guidance, tests, serve, docker_env, docker_base, wheelhouse, docker_build, container_check, deploy, monitor, validate, update_check) (hint: fix the README or add the session)",
+        "(setup, rules, env_check, train_smoke, bugfix, guidance, tests, serve, docker_env, docker_base, wheelhouse, docker_build, container_check, deploy, monitor, plan, review, validate, update_check) (hint: fix the README or add the session)",
     ),
     "import_missing_from_requirements": (
         lambda r: edit_text(r, "src/demo_project/predict.py", "import torch\n", "import jinja2  # noqa: F401\nimport torch\n"),
@@ -105,7 +107,7 @@ MUTATIONS = {
     ),
     "missing_report_field": (
         lambda r: edit_front(r, "reports/REVIEW_REPORT.md", lambda d: d.pop("generator")),
-        "REVIEW_REPORT.md: generator: missing: expected 'generator' to be present (hint: add the missing key)",
+        "reports/REVIEW_REPORT.md: generator: missing: expected 'generator' to be present (hint: add the missing key)",
     ),
     "rules_decision_missing": (
         lambda r: (r / "CLAUDE.inherited.md").unlink(),

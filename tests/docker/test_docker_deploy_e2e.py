@@ -140,7 +140,7 @@ def test_rollback_recreates_the_service_from_the_previous_image(project):
     port = split((project / "reports/deploy_report.md").read_text())[0]["url"].rsplit(":", 1)[1]
     docker("tag", "demo_project:cpu", "demo_project:cpu-previous")  # what a second docker_build leaves
     before = running()
-    env = {**os.environ, "PORT": port, "MODEL_DIR": str(project / "checkpoints"), "MODEL_FILE": "last.ckpt", "HEALTH_TIMEOUT": "120"}
+    env = {**os.environ, "PORT": port, "MODEL_DIR": str((project / "runs/latest/checkpoints").resolve()), "MODEL_FILE": "last.ckpt", "HEALTH_TIMEOUT": "120"}
     done = subprocess.run(["bash", "scripts/rollback.sh", "cpu"], cwd=project, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[-1] == f"rollback: demo_project:cpu is healthy at http://127.0.0.1:{port}/health"
@@ -172,7 +172,7 @@ def test_a_second_failure_writes_the_next_report_and_keeps_the_first(project):
 
 def test_a_checkpoint_the_service_user_cannot_read_is_refused_before_compose_up(project, tmp_path):
     secret = tmp_path / "private.ckpt"
-    secret.write_bytes((project / "checkpoints/last.ckpt").read_bytes())
+    secret.write_bytes((project / "runs/latest/checkpoints/last.ckpt").read_bytes())
     secret.chmod(0o600)
     result = nox(project, "-s", "deploy", "--", "--checkpoint", str(secret), check=False)
     assert (f"error: deploy failed at checkpoint: the service runs as UID 10001 and cannot read {secret} (modes -rw-------, "

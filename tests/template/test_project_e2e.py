@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from validators.frontmatter import join, split
 
@@ -55,17 +56,26 @@ def venv_python(root: Path) -> str:
     return str(root / ".venvs/debug-cpu/bin/python")
 
 
-def test_train_smoke_writes_checkpoint_and_logs(smoked):
+def smoke_run(root: Path) -> Path:
+    """train_smoke's 1-epoch run: the one run folder named after the model (fast_dev_run makes none)."""
+    model = yaml.safe_load((root / ".copier-answers.yml").read_text(encoding="utf-8"))["model"]  # run.name's default
+    found = sorted(p for p in (root / "runs").iterdir() if p.name.endswith(f"-{model}") and not p.is_symlink())
+    assert len(found) == 1, f"expected one run folder of train_smoke, found {[p.name for p in found]}"
+    return found[0]
+
+
+def test_train_smoke_writes_one_run_folder(smoked):
     family, root = smoked
-    summary = json.loads((root / "logs/smoke_run.json").read_text())
-    assert summary["epochs"] == 1 and summary["global_step"] > 0
-    assert Path(summary["best_checkpoint"]).is_file()
-    assert (root / "checkpoints/last.ckpt").is_file()
-    metrics = (root / summary["log_dir"] / "metrics.csv").read_text().splitlines()
+    folder = smoke_run(root)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["epochs"] == 1 and summary["global_step"] > 0 and summary["run_dir"] == f"runs/{folder.name}"
+    assert Path(summary["best_checkpoint"]).parent == folder / "checkpoints" and Path(summary["best_checkpoint"]).is_file()
+    assert (folder / "checkpoints/last.ckpt").is_file() and (folder / "config.yaml").is_file()
+    metrics = (folder / "csv/metrics.csv").read_text().splitlines()
     assert "train/loss" in metrics[0] and "val/loss" in metrics[0] and "test/loss" in metrics[0]
-    runs = list((root / "logs/wandb").glob("offline-run-*/run-*.wandb"))
-    assert len(runs) == 1, "the 1-epoch run must leave exactly one offline W&B run"
-    assert not (root / "logs/fast_dev_run.json").read_text().count(".ckpt")  # fast_dev_run writes no checkpoint
+    runs = list((folder / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(runs) == 1, "the 1-epoch run must leave exactly one offline W&B run in its folder"
+    assert not (root / "checkpoints").exists() and not (root / "logs").exists()  # nothing outside the run folder
     status = run(["git", "status", "--porcelain"], root).stdout
     assert status == "", f".gitignore lets run outputs into git:\n{status}"
 
@@ -82,7 +92,7 @@ EXPECTED = {  # family -> (inputs, number of predictions, check of one predictio
 def test_checkpoint_loads_and_predicts_with_the_right_shape(smoked):
     family, root = smoked
     inputs, count, check = EXPECTED[family]
-    out = run([venv_python(root), "scripts/infer.py", "--checkpoint", "checkpoints/last.ckpt", *inputs], root)
+    out = run([venv_python(root), "scripts/infer.py", "--checkpoint", str(smoke_run(root) / "checkpoints/last.ckpt"), *inputs], root)
     predictions = json.loads(out.stdout)["predictions"]
     assert len(predictions) == count
     assert all(check(p) for p in predictions)
@@ -90,20 +100,31 @@ def test_checkpoint_loads_and_predicts_with_the_right_shape(smoked):
         assert all(math.isclose(sum(p["probs"].values()), 1.0, abs_tol=1e-4) for p in predictions)
 
 
-def test_ddp_on_two_cpu_processes(tmp_path_factory):
-    """trainer=ddp_cpu runs Lightning's real DDP (gloo): 2 ranks, each on half of every epoch."""
+def test_a_second_run_gets_its_own_folder_even_under_ddp(tmp_path_factory):
+    """trainer=ddp_cpu runs Lightning's real DDP (gloo): 2 ranks, each on half of every epoch, in one new run folder.
+
+    The first run stays as it was; runs/latest moves to the second, and infer.py uses it by default.
+    """
     root = smoke("tabular_classification", tmp_path_factory)
-    single = json.loads((root / "logs/smoke_run.json").read_text())
-    out = run([venv_python(root), "scripts/train.py", "trainer=ddp_cpu", "--epochs", "1",
-               "data.batch_size=64", "--summary", "logs/ddp.json"], root)
+    first = smoke_run(root)
+    before = {p: p.read_bytes() for p in first.rglob("*") if p.is_file()}
+    single = json.loads((first / "summary.json").read_text())
+    out = run([venv_python(root), "scripts/train.py", "trainer=ddp_cpu", "--epochs", "1", "data.batch_size=64",
+               "run.name=ddp"], root)
     text = out.stdout + out.stderr
     assert "distributed_backend=gloo" in text
     assert "All distributed processes registered. Starting with 2 processes" in text
-    ddp = json.loads((root / "logs/ddp.json").read_text())
+    second = (root / "runs/latest").resolve()
+    assert second.name.endswith("-ddp") and second.parent == root / "runs" and second != first
+    assert sorted(p.name for p in (root / "runs").iterdir()) == sorted([first.name, second.name, "latest"])  # both ranks: one folder
+    ddp = json.loads((second / "summary.json").read_text())
     train_rows = 398  # 70% of 569 breast-cancer rows
     assert ddp["global_step"] == math.ceil(math.ceil(train_rows / 2) / 64)  # DistributedSampler halves the epoch
     assert single["global_step"] == math.ceil(train_rows / 512)
-    assert Path(ddp["best_checkpoint"]).is_file()
+    assert Path(ddp["best_checkpoint"]).parent == second / "checkpoints" and Path(ddp["best_checkpoint"]).is_file()
+    assert {p: p.read_bytes() for p in first.rglob("*") if p.is_file()} == before  # the first run is untouched
+    inferred = json.loads(run([venv_python(root), "scripts/infer.py", "data/mini/test.csv"], root).stdout)
+    assert Path(inferred["checkpoint"]).resolve() == second / "checkpoints/last.ckpt"
 
 
 MINI_SAMPLES = {"image_classification": 600, "text_classification": 600, "tabular_classification": 569,
@@ -120,7 +141,7 @@ def test_every_stage_gate_passes_in_the_project_venv(smoked):
     assert env["gpu"] == "none" and env["torch"]["version"] == "2.13.0+cpu" and env["python_version"].startswith("3.11.")
     mini = split((root / "reports/mini_dataset.md").read_text(encoding="utf-8"))[0]
     assert mini["samples"] == MINI_SAMPLES[family]
-    for figure in ("logs/figures/mini_samples.png", "logs/figures/mini_distribution.png"):
+    for figure in ("reports/figures/mini_samples.png", "reports/figures/mini_distribution.png"):
         assert (root / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", figure
     assert (root / "CLAUDE.inherited.md").is_file() and not (root / "CLAUDE.local.md").exists()
 
@@ -140,5 +161,5 @@ def test_a_missing_env_report_field_is_reported_exactly(tmp_path_factory):
     finally:
         path.write_text(original, encoding="utf-8")
     assert (result.returncode, result.stdout) == (1, (
-        "env_check_report.md: python_version: missing: expected 'python_version' to be present (hint: add the missing key)\n"
+        "reports/env_check_report.md: python_version: missing: expected 'python_version' to be present (hint: add the missing key)\n"
         "1 error(s) in stages B2\n"))
