@@ -18,6 +18,7 @@ import importlib
 import json
 import math
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -93,7 +94,9 @@ def main() -> int:
         module.load_state_dict(init)
         torch.manual_seed(0)
         timer = EpochTimer()
-        trainer, _ = train_mod.build_trainer(cfg, checkpointing=False, num_sanity_val_steps=0, enable_model_summary=False)
+        logs = tempfile.mkdtemp(prefix="throughput-")  # CSV logs of the timed run: thrown away
+        trainer, _ = train_mod.build_trainer(cfg, checkpointing=False, run_dir=Path(logs), num_sanity_val_steps=0,
+                                             enable_model_summary=False)
         trainer.callbacks.append(timer)
         trainer.fit(module, datamodule=datamodule)
         best["lightning"] = min(best["lightning"], sum(timer.times[1:]) / (args.epochs - 1))

@@ -170,3 +170,25 @@ def test_guidance_batch_ceiling_fits_the_gpu_and_quotes_tech_md(root):
     assert data["estimates"]["train_memory_gb"] == cand["train_memory_gb"] == 20.996  # tech's batch 512 does not fit a T4
     assert data["estimates_at_max_batch"]["train_memory_gb"] == 10.756
     assert data["learning_rate"]["multi_node"] == 0.008 and data["measured"] == {"source": None}
+
+
+@pytest.mark.parametrize(("configured", "error", "expected"), [
+    ("checkpoint:\n  dirpath: /proc/ckpt           # where .ckpt files go\n",
+     "PermissionError: [Errno 13] Permission denied: '/proc/ckpt'",
+     "configs/train.yaml: checkpoint.dirpath: '/proc/ckpt' -> 'checkpoints' (PermissionError writing /proc/ckpt)"),
+    ("checkpoint:\n  dirpath: README.md/ckpt       # where .ckpt files go\n",  # relative: inside the run folder
+     "NotADirectoryError: [Errno 20] Not a directory: '{root}/runs/20261125T120000Z-mlp/README.md/ckpt'",
+     "configs/train.yaml: checkpoint.dirpath: 'README.md/ckpt' -> 'checkpoints' (NotADirectoryError writing "
+     "{root}/runs/20261125T120000Z-mlp/README.md/ckpt)"),
+    ("run:\n  root: /proc/runs               # run folders\n",
+     "PermissionError: [Errno 13] Permission denied: '/proc/runs/20261125T120000Z-mlp'",
+     "configs/train.yaml: run.root: '/proc/runs' -> 'runs' (PermissionError writing /proc/runs/20261125T120000Z-mlp)"),
+    ("checkpoint:\n  dirpath: checkpoints           # where .ckpt files go\n",  # the defaults themselves fail: not ours
+     "PermissionError: [Errno 13] Permission denied: '{root}/runs/20261125T120000Z-mlp/checkpoints'", None),
+])
+def test_unwritable_fix_resets_the_folder_that_failed(root, configured, error, expected):
+    (root / "configs/train.yaml").write_text(TRAIN.replace(
+        "checkpoint:\n  dirpath: checkpoints           # where .ckpt files go\n", configured))
+    rule, found = diagnose(failure(error.format(root=root)))[0]
+    assert rule.name == "unwritable_path"
+    assert rule.fix(Context(Project(root), sys.executable), found) == (expected and expected.format(root=root))

@@ -62,7 +62,7 @@ def test_compose_has_cpu_and_gpu_profiles_with_a_read_only_model_volume(project)
 
 def test_build_context_ignores_venvs_data_and_weights(project):
     ignored = set((project / ".dockerignore").read_text().split())
-    assert {".venvs/", ".nox/", "data/", "logs/", "checkpoints/", ".git/", "wandb/", "*.ckpt", "__pycache__/"} <= ignored
+    assert {".venvs/", ".nox/", "data/", "runs/", "logs/", "checkpoints/", ".git/", "wandb/", "*.ckpt", "__pycache__/"} <= ignored
     assert "wheelhouse/" in (project / ".gitignore").read_text().split()
 
 

@@ -111,6 +111,6 @@ FAULTS = [
           lambda r: replace(r, TRAIN_YAML, "  dirpath: checkpoints ", "  dirpath: /proc/hephaestus_ckpt "),
           (TRAIN_YAML,), lambda r: value(r, TRAIN_YAML, "checkpoint", "dirpath") == "checkpoints"),
     Fault("log_dir_under_a_file", "unwritable_path",
-          lambda r: replace(r, LOGGER_CSV, "save_dir: logs ", "save_dir: README.md/logs "),
-          (LOGGER_CSV,), lambda r: value(r, LOGGER_CSV, "save_dir") == "logs"),
+          lambda r: replace(r, LOGGER_CSV, "save_dir: . ", f"save_dir: {r / 'README.md'}/logs "),
+          (LOGGER_CSV,), lambda r: value(r, LOGGER_CSV, "save_dir") == "."),
 ]

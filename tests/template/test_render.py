@@ -22,7 +22,7 @@ COMMON_FILES = {
     "configs/logger/csv.yaml", "configs/logger/wandb.yaml",
     "scripts/train.py", "scripts/infer.py", "tests/test_project.py", "data/mini/DATA_CARD.md",
     "src/demo_project/__init__.py", "src/demo_project/config.py", "src/demo_project/errors.py",
-    "src/demo_project/train.py", "src/demo_project/predict.py",
+    "src/demo_project/train.py", "src/demo_project/predict.py", "src/demo_project/runs.py", "configs/experiment/README.md",
     "src/demo_project/data/__init__.py", "src/demo_project/data/common.py",
     "src/demo_project/models/__init__.py", "src/demo_project/models/module.py",
     "src/demo_project/models/components/__init__.py",

@@ -33,7 +33,7 @@ Found = dict[str, Any]
 SAFE_LR = 1e-3        # AdamW's customary default: a diverging run restarts from at most this
 MIN_LR = 1e-7        # below this a lower learning rate is not the cure
 CLIP_NORM = 1.0       # gradient-norm clip added with a lower learning rate
-WRITABLE_DEFAULTS = {"run.root": "runs", "checkpoint.dirpath": "checkpoints", "logger.save_dir": "."}  # the schemas' defaults
+WRITABLE_DEFAULTS = {"checkpoint.dirpath": "checkpoints", "logger.save_dir": ".", "run.root": "runs"}  # the schemas' defaults
 
 
 @dataclass(frozen=True)
@@ -261,10 +261,14 @@ def fix_unwritable(ctx: Context, found: Found) -> str | None:
         value = ctx.config.value(key)
         if value is None:
             continue
-        configured = Path(str(value)) if Path(str(value)).is_absolute() else ctx.root / str(value)
-        if failed == configured or configured in failed.parents or failed in configured.parents:
-            if str(value) == default:
-                return None
+        configured = Path(str(value))
+        if configured.is_absolute() or key == "run.root":  # run.root is relative to the project root
+            configured = ctx.root / configured
+            hit = failed == configured or configured in failed.parents or failed in configured.parents
+        else:  # relative to the run folder, a new one each run: match the failed path's tail
+            n = len(configured.parts)
+            hit = n > 0 and any(p.parts[-n:] == configured.parts for p in (failed, *failed.parents))
+        if hit and str(value) != default:  # a default that fails is not this fix's to cure
             rel = ctx.config.set_key(key, default)
             return f"{rel}: {key}: {value!r} -> {default!r} ({found['error']} writing {found['path']})"
     return None
