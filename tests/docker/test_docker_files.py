@@ -55,7 +55,7 @@ def test_compose_has_cpu_and_gpu_profiles_with_a_read_only_model_volume(project)
     assert (cpu["profiles"], gpu["profiles"]) == (["cpu"], ["gpu"])
     for service, variant in ((cpu, "cpu"), (gpu, "gpu")):
         assert service["build"]["context"] == "../.." and service["build"]["dockerfile"] == f"deploy/docker/Dockerfile.{variant}"
-        assert service["volumes"] == ["${MODEL_DIR:-../../checkpoints}:/models:ro"]
+        assert service["volumes"] == ["${MODEL_DIR:-../../runs/latest/checkpoints}:/models:ro"]
         assert service["ports"] == ["${PORT:-8000}:8000"]
     assert gpu["deploy"]["resources"]["reservations"]["devices"] == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
 
