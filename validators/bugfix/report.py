@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from ..artifacts import BUGFIX_REPORT
@@ -92,12 +91,12 @@ def rule_bugfix_report(project: Project) -> Iterator[GateError]:
     if not final["passed"]:
         yield GateError(REPORT, "final_run.passed", False, "a passing 1-epoch run", HINT)
         return
-    yield from checkpoint_errors(project.root, final.get("checkpoint"))
+    yield from checkpoint_errors(project, final.get("checkpoint"))
 
 
-def checkpoint_errors(root: Path, checkpoint: str | None) -> Iterator[GateError]:
+def checkpoint_errors(project: Project, checkpoint: str | None) -> Iterator[GateError]:
     """The run's checkpoint must exist and load as a Lightning checkpoint (weights and hyperparameters)."""
-    path = root / checkpoint if checkpoint else None
+    path = project.path(checkpoint) if checkpoint else None
     if path is None or not path.is_file():
         yield GateError(REPORT, "final_run.checkpoint", checkpoint, "a checkpoint file that exists", HINT)
         return
