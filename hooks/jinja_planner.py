@@ -21,7 +21,15 @@ ROOT = str(Path(__file__).resolve().parents[1])
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from hooks.planner.offline import infer  # noqa: E402
+try:
+    from hooks.planner.offline import infer
+except ImportError:
+    # `copier update` renders the project's old release first, in this same interpreter, and that
+    # release's extension imported its own `hooks` (0.1.0: hooks/offline_planner.py, no hooks/planner/).
+    # Drop the stale packages and import this release's, which ROOT now comes first for.
+    for name in [n for n in sys.modules if n.split(".")[0] in ("hooks", "validators")]:
+        del sys.modules[name]
+    from hooks.planner.offline import infer
 
 
 def planner_default(requirement: str, question: str, family: str | None = None) -> str:

@@ -1,10 +1,12 @@
-"""Carry renamed config keys into an existing project during `copier update` (copier.yml `_migrations`).
+"""Carry moved files and renamed config keys into a project during `copier update` (copier.yml `_migrations`).
 
 Run by copier after the merge, from the project folder, with the two release tags:
 
     python <template>/hooks/migrations.py --from 1.0.0 --to 1.1.0 [--project .]
 
-Every entry of hooks/config_renames.yml with from < version <= to is applied to the files its glob
+First the files a release moved (hooks/file_moves.yml, applied by hooks/file_moves.py: `git mv`
+when tracked, never over an existing file), so that the renames find the files where they now live.
+Then every entry of hooks/config_renames.yml with from < version <= to is applied to the files its glob
 matches. The rename is line-based, so comments, values, key order and conflict markers are kept: a
 key inside a conflict block is renamed on both sides, leaving the researcher only the values to
 choose. It is idempotent (a key already renamed is not found again) and touches nothing outside the
@@ -20,8 +22,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-import yaml
-from packaging.version import InvalidVersion, Version
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the template root: hooks/, validators/
+
+import yaml  # noqa: E402
+from packaging.version import InvalidVersion, Version  # noqa: E402
+
+from hooks import file_moves  # noqa: E402
+from validators.errors import RegistryError  # noqa: E402
 
 REGISTRY = Path(__file__).resolve().parent / "config_renames.yml"
 ENTRY_KEYS = {"version", "files", "old", "new", "why"}
@@ -29,10 +36,6 @@ ENTRY_KEYS = {"version", "files", "old", "new", "why"}
 KEY_LINE = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][A-Za-z0-9_-]*)\s*:(?=\s|$)")
 CONFLICT_MARKER = re.compile(r"^(<{7}|\|{7}|={7}|>{7})( |$)")
 COMMENT_GAP = re.compile(r"(?<=\S)( {2,})(?=#)")
-
-
-class RegistryError(ValueError):
-    """config_renames.yml is malformed: a template bug, reported with the entry and the field."""
 
 
 @dataclass(frozen=True)
@@ -164,14 +167,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--to", dest="version_to", required=True, help="the release the project updates to")
     parser.add_argument("--project", type=Path, default=Path("."), help="the generated project's root")
     parser.add_argument("--registry", type=Path, default=REGISTRY, help=argparse.SUPPRESS)
+    parser.add_argument("--moves", type=Path, default=file_moves.REGISTRY, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
         version_from, version_to = Version(args.version_from), Version(args.version_to)
+        moves, notes = (file_moves.select(items, version_from, version_to) for items in file_moves.load_registry(args.moves))
         renames = select(load_registry(args.registry), version_from, version_to)
     except (InvalidVersion, RegistryError) as err:
         print(f"migrations: error: {err}", file=sys.stderr)
         return 1
-    changes, problems = apply(args.project.resolve(), renames)
+    project = args.project.resolve()
+    if moves:  # before the renames: a renamed key may live in a moved file
+        moved, problems = file_moves.apply(project, moves)
+        for line in moved:
+            print(f"migrations: moved {line}")
+        for line in problems:
+            print(f"migrations: by hand: {line}")
+        print(f"migrations: {version_from} -> {version_to}: {len(moves)} move(s) due, "
+              f"{len(moved)} file(s) moved, {len(problems)} left for you")
+    for note in notes:
+        print(f"migrations: {note.version}: {note.note}")
+    changes, problems = apply(project, renames)
     for line in changes:
         print(f"migrations: renamed {line}")
     for line in problems:

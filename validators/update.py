@@ -9,7 +9,8 @@ copier runs `python -m validators --exit-zero after-update` as its last step of 
    (`--conflict rej`), each with its file and line, then the steps to resolve them. While any are
    left the gates are not run: a half-merged file fails them for the wrong reason.
 2. Ownership: the project-owned files (`artifacts.PROJECT_OWNED`) must not differ from the last commit; copier
-   never writes them, so a difference is yours or a bug, and the report says how to restore it.
+   never writes them, so a difference is yours or a bug, and the report says how to restore it. A
+   file a release moved unchanged (`git mv` by the migration, hooks/file_moves.yml) is not a difference.
 3. The gates of the chosen stages (A by default: no venv needed), as `python -m validators check`.
 
 `rule_no_conflicts` is also a stage A4 rule (the generation wing lists it), so `nox -s validate`
@@ -79,16 +80,52 @@ def rule_no_conflicts(project: Project) -> Iterator[GateError]:
                 yield GateError(rel, f"line {n}", line.rstrip(), "no conflict markers left by `copier update`", MARKER_HINT)
 
 
-def owned_changes(project: Project, owned: Iterable[str] = PROJECT_OWNED) -> list[str] | None:
-    """`git status` lines of project-owned paths that differ from the last commit; None without git."""
+def _owned(path: str, owned: tuple[str, ...]) -> bool:
+    return any(path == o or path.startswith(o + "/") for o in owned)
+
+
+def _git(root: Path, *args: str) -> str | None:
     try:
-        result = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", *owned],
-                                cwd=project.root, capture_output=True, text=True, timeout=60)
+        result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    if result.returncode != 0:
+    return result.stdout if result.returncode == 0 else None
+
+
+def owned_changes(project: Project, owned: Iterable[str] = PROJECT_OWNED) -> list[str] | None:
+    """`git status --short` lines of project-owned paths that differ from the last commit; None without git.
+
+    A pure rename into a project-owned path (staged, content identical: rename score R100, nothing
+    changed since) is left out: that is a release's file move (hooks/file_moves.py `git mv`s the old
+    path), not a change. A moved file that was also edited is reported, as `RM old -> new` or, once
+    staged, `R  old -> new`.
+    """
+    owned = tuple(owned)
+    prefix = _git(project.root, "rev-parse", "--show-prefix")  # the project may be a folder of a larger repository
+    # The whole project, not only the owned paths: a pathspec hides the rename's old side (it shows `A`).
+    status = _git(project.root, "status", "--porcelain=v2", "-z", "--untracked-files=all", "--", ".")
+    if prefix is None or status is None:
         return None
-    return [line for line in result.stdout.splitlines() if line.strip()]
+    prefix = prefix.strip()
+    fields = iter(status.split("\0"))
+    lines = []
+    for entry in fields:
+        kind, _, rest = entry.partition(" ")
+        if kind in ("?", "!"):
+            xy, path, orig = kind * 2, rest, None
+        elif kind in ("1", "2", "u"):
+            parts = rest.split(" ", {"1": 7, "2": 8, "u": 9}[kind])
+            xy, path = parts[0].replace(".", " "), parts[-1]
+            orig = next(fields, "").removeprefix(prefix) if kind == "2" else None
+            if kind == "2" and parts[0] == "R." and parts[7] == "R100":
+                if _owned(path.removeprefix(prefix), owned) and not _owned(orig, owned):
+                    continue  # moved unchanged into a project-owned path
+        else:  # the empty tail after the last NUL
+            continue
+        path = path.removeprefix(prefix)
+        if _owned(path, owned) or (orig is not None and _owned(orig, owned)):
+            lines.append(f"{xy} {orig} -> {path}" if orig is not None else f"{xy} {path}")
+    return lines
 
 
 def after_update(project: Project, stages: list[str], table: Table) -> int:

@@ -64,6 +64,25 @@ def test_a_changed_project_owned_file_is_reported(tmp_path):
     assert owned_changes(Project(Path("/"))) is None  # not a git repository: nothing to compare with
 
 
+def test_a_release_move_is_not_a_change_but_a_moved_and_edited_file_is(tmp_path):
+    """hooks/file_moves.py `git mv`s requirements.md into docs/plan/: a pure rename (R100) is the migration's."""
+    project(tmp_path, {"requirements.md": "v1\n" * 20, "tech.md": "t\n" * 20, "reports/REVIEW_REPORT.md": "r\n" * 20})
+    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "v1"]):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True)
+    (tmp_path / "docs/plan").mkdir(parents=True)
+    for old, new in (("requirements.md", "docs/plan/requirements.md"), ("tech.md", "docs/plan/tech.md"),
+                     ("reports/REVIEW_REPORT.md", "reports/review.md")):
+        subprocess.run(["git", "mv", old, new], cwd=tmp_path, check=True)
+    assert owned_changes(Project(tmp_path)) == ["R  reports/REVIEW_REPORT.md -> reports/review.md"]  # owned -> owned
+    with (tmp_path / "docs/plan/tech.md").open("a") as f:
+        f.write("edited\n")
+    assert owned_changes(Project(tmp_path)) == ["RM tech.md -> docs/plan/tech.md",
+                                                "R  reports/REVIEW_REPORT.md -> reports/review.md"]
+    subprocess.run(["git", "add", "docs/plan/tech.md"], cwd=tmp_path, check=True)  # staged: a rename with an edit
+    assert owned_changes(Project(tmp_path)) == ["R  tech.md -> docs/plan/tech.md",
+                                                "R  reports/REVIEW_REPORT.md -> reports/review.md"]
+
+
 def test_the_copy_tasks_keep_existing_reports(tmp_path, capsys):
     (tmp_path / "reports").mkdir()
     write_file(tmp_path / "reports/PROJECT_BUILD_LOG.md", "the researcher's log\n")

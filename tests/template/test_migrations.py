@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
+import subprocess
+from pathlib import Path, PurePosixPath
 
 import pytest
 from packaging.version import Version
 
-from hooks import migrations, mini_data
+from hooks import file_moves, migrations, mini_data
+from hooks.file_moves import Move
 from hooks.migrations import RegistryError, Rename, load_registry, rename_key, select
+from validators import errors
+from validators.artifacts import ARTIFACTS
 
 ROOT = Path(__file__).resolve().parents[2]
 RATE = Rename(Version("2.0.0"), "configs/trainer/*.yaml", "progress_refresh_rate", "progress_bar_refresh_rate",
@@ -105,6 +109,132 @@ def test_the_command_renames_in_the_project_and_reports(tmp_path, capsys):
     assert "0 file change(s), 1 left for you" in capsys.readouterr().out
     assert migrations.main([*argv[:3], "latest"]) == 1
     assert capsys.readouterr().err == "migrations: error: Invalid version: 'latest'\n"
+
+
+MOVES_1_0 = [  # hooks/file_moves.yml for 0.1.0 -> 1.0.0: (old, where a file of it goes)
+    ("requirements.md", "docs/plan/requirements.md"), ("tech.md", "docs/plan/tech.md"), ("task.md", "docs/plan/task.md"),
+    *((name, f"reports/{name}") for name in (
+        "PROJECT_BUILD_LOG.md", "REVIEW_REPORT.md", "env_check_report.md", "mini_dataset.md", "bugfix_report.md",
+        "full_train_guidance.md", "docker_env_report.md", "container_env_check.log", "deploy_report.md",
+        "docker_running_report.md", "docker_error_report_*.md")),
+    ("deploy_latency.png", "reports/figures/deploy_latency.png"), ("specs/*.md", "docs/specs/*.md"), ("venv.md", "docs/venv.md"),
+]
+
+
+def test_the_shipped_moves_are_the_1_0_layout_and_land_on_registered_artifacts():
+    moves, notes = file_moves.load_registry()
+    release = Version(re.search(r'^version = "(.+)"$', (ROOT / "pyproject.toml").read_text(), re.M)[1])
+    assert max(m.version for m in [*moves, *notes]) <= release
+    due = file_moves.select(moves, Version("0.1.0"), Version("1.0.0"))
+    assert [(m.old, m.target(m.old)) for m in due] == MOVES_1_0
+    assert file_moves.select(moves, Version("1.0.0"), Version("1.1.0")) == []
+    # each target is a path of validators/artifacts.py ({n} as a glob) or a file in one of its folders
+    registered = {re.sub(r"\{\w+\}", "*", a.path) for a in ARTIFACTS}
+    assert [t for _, t in MOVES_1_0 if t not in registered and str(PurePosixPath(t).parent) not in registered] == []
+    assert [n.note for n in notes] == [
+        "checkpoints/ and logs/ are kept as they are (not moved); new runs go to runs/<UTC timestamp>-<name>/"]
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ("moves: [{version: '1.0.0', old: a.md, new: b.md}]",
+     "file_moves.yml: moves[0]: keys ['new', 'old', 'version']: expected exactly ['new', 'old', 'version', 'why']"),
+    ("moves: [{version: one, old: a.md, new: b.md, why: w}]",
+     "file_moves.yml: moves[0].version: 'one' is not a PEP 440 version such as '1.0.0'"),
+    ("moves: [{version: '1.0.0', old: ../a.md, new: b.md, why: w}]",
+     "file_moves.yml: moves[0].old: '../a.md' must be a path inside the project, e.g. 'requirements.md'"),
+    ("moves: [{version: '1.0.0', old: a.md, new: /b.md, why: w}]",
+     "file_moves.yml: moves[0].new: '/b.md' must be a path inside the project, e.g. 'docs/plan/requirements.md'"),
+    ("moves: [{version: '1.0.0', old: '*/a.md', new: docs/, why: w}]",
+     "file_moves.yml: moves[0]: '*/a.md' -> 'docs/': a glob may only be in the last part of 'old'"),
+    ("moves: [{version: '1.0.0', old: '*.md', new: docs/all.md, why: w}]",
+     "file_moves.yml: moves[0].new: 'docs/all.md': the files of the glob '*.md' move into a folder: end it with '/'"),
+    ("moves: [{version: '1.0.0', old: docs/a.md, new: docs/, why: w}]",
+     "file_moves.yml: moves[0]: 'docs/a.md' -> 'docs/': 'old' must name a file and 'new' another path"),
+    ("notes: [{version: '1.0.0', text: x}]",
+     "file_moves.yml: notes[0]: keys ['text', 'version']: expected exactly ['note', 'version']"),
+    ("renames: []", "file_moves.yml: top-level keys ['renames']: expected 'moves' and 'notes'"),
+])
+def test_a_malformed_move_registry_names_the_entry_and_field(tmp_path, entry, message):
+    registry = tmp_path / "file_moves.yml"
+    registry.write_text(entry + "\n")
+    with pytest.raises(errors.RegistryError) as err:
+        file_moves.load_registry(registry)
+    assert str(err.value) == message
+    assert RegistryError is errors.RegistryError  # one class for every registry
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True,
+                          capture_output=True, text=True).stdout
+
+
+def test_the_command_moves_files_before_renaming_keys_and_reports(tmp_path, capsys):
+    moves = tmp_path / "file_moves.yml"
+    moves.write_text("moves:\n"
+                     "  - {version: '1.0.0', old: requirements.md, new: docs/plan/requirements.md, why: plan docs}\n"
+                     "  - {version: '1.0.0', old: 'docker_error_report_*.md', new: reports/, why: reports}\n"
+                     "  - {version: '1.0.0', old: venv.md, new: docs/venv.md, why: template-owned}\n"
+                     "  - {version: '1.0.0', old: mini_dataset.md, new: reports/mini_dataset.md, why: reports}\n"
+                     "  - {version: '1.0.0', old: notes, new: reports/notes, why: not a file}\n"
+                     "  - {version: '0.2.0', old: bugfix_report.md, new: reports/bugfix_report.md, why: older}\n"
+                     "notes:\n  - {version: '1.0.0', note: runs go to runs/}\n")
+    renames = tmp_path / "config_renames.yml"
+    renames.write_text("renames:\n  - {version: '1.0.0', files: 'docs/plan/*.md', old: sla, new: service_level, why: w}\n")
+    project = tmp_path / "project"
+    files = {"requirements.md": "sla: 1\nnote: edited by the researcher\n", "docker_error_report_1.md": "one\n",
+             "docker_error_report_12.md": "twelve\n", "venv.md": "old spec\n", "docs/venv.md": "copier's spec\n",
+             "bugfix_report.md": "already 0.2.0\n"}
+    for name, text in files.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(text)
+    git(project, "init", "-q")
+    git(project, "add", "requirements.md", "docker_error_report_1.md")
+    git(project, "commit", "-qm", "v0.1")
+    (project / "notes").mkdir()
+    argv = ["--from", "0.2.0", "--to", "1.0.0", "--project", str(project), "--registry", str(renames), "--moves", str(moves)]
+    assert migrations.main(argv) == 0
+    assert capsys.readouterr().out == (
+        "migrations: moved requirements.md -> docs/plan/requirements.md (1.0.0: plan docs)\n"
+        "migrations: moved docker_error_report_1.md -> reports/docker_error_report_1.md (1.0.0: reports)\n"
+        "migrations: moved docker_error_report_12.md -> reports/docker_error_report_12.md (1.0.0: reports)\n"
+        "migrations: by hand: venv.md: not moved to docs/venv.md: docs/venv.md exists: keep one of the two and "
+        "delete the other (docs/venv.md is where this release looks)\n"
+        "migrations: by hand: notes: a folder, not moved: move what it holds to reports/notes yourself\n"
+        "migrations: 0.2.0 -> 1.0.0: 5 move(s) due, 3 file(s) moved, 2 left for you\n"
+        "migrations: 1.0.0: runs go to runs/\n"
+        "migrations: renamed docs/plan/requirements.md: sla -> service_level (1.0.0: w)\n"
+        "migrations: 0.2.0 -> 1.0.0: 1 rename(s) due, 1 file change(s), 0 left for you\n")
+    # tracked files moved with `git mv` (staged renames), the untracked one renamed; nothing overwritten
+    assert git(project, "status", "--porcelain", "--untracked-files=all").splitlines() == [
+        "RM requirements.md -> docs/plan/requirements.md",  # M: the key rename after the move
+        "R  docker_error_report_1.md -> reports/docker_error_report_1.md",
+        "?? bugfix_report.md", "?? docs/venv.md", "?? reports/docker_error_report_12.md", "?? venv.md"]
+    assert (project / "docs/plan/requirements.md").read_text() == "service_level: 1\nnote: edited by the researcher\n"
+    assert (project / "reports/docker_error_report_12.md").read_text() == "twelve\n"
+    assert ((project / "venv.md").read_text(), (project / "docs/venv.md").read_text()) == ("old spec\n", "copier's spec\n")
+    assert not (project / "requirements.md").exists() and (project / "bugfix_report.md").exists()
+    assert migrations.main(argv) == 0  # idempotent: nothing left to move or rename
+    assert capsys.readouterr().out == (
+        "migrations: by hand: venv.md: not moved to docs/venv.md: docs/venv.md exists: keep one of the two and "
+        "delete the other (docs/venv.md is where this release looks)\n"
+        "migrations: by hand: notes: a folder, not moved: move what it holds to reports/notes yourself\n"
+        "migrations: 0.2.0 -> 1.0.0: 5 move(s) due, 0 file(s) moved, 2 left for you\n"
+        "migrations: 1.0.0: runs go to runs/\n"
+        "migrations: 0.2.0 -> 1.0.0: 1 rename(s) due, 0 file change(s), 0 left for you\n")
+    moves.write_text("moves: [{version: '1.0.0', old: a.md, new: b.md}]\n")
+    assert migrations.main(argv) == 1
+    assert capsys.readouterr().err == ("migrations: error: file_moves.yml: moves[0]: keys ['new', 'old', 'version']: "
+                                       "expected exactly ['new', 'old', 'version', 'why']\n")
+
+
+def test_moves_outside_the_versions_and_to_a_missing_folder(tmp_path):
+    move = Move(Version("1.0.0"), "deploy_latency.png", "reports/figures/deploy_latency.png", "figures")
+    (tmp_path / "deploy_latency.png").write_bytes(b"\x89PNG\0")
+    assert file_moves.select([move], Version("1.0.0"), Version("2.0.0")) == []
+    assert file_moves.apply(tmp_path, [move]) == (  # not a git repository: a plain rename, folders created
+        ["deploy_latency.png -> reports/figures/deploy_latency.png (1.0.0: figures)"], [])
+    assert (tmp_path / "reports/figures/deploy_latency.png").read_bytes() == b"\x89PNG\0"
+    assert file_moves.apply(tmp_path, [move]) == ([], [])  # the old path is gone: skipped silently
 
 
 def test_mini_data_keeps_an_existing_folder_unless_forced(tmp_path, capsys):

@@ -44,7 +44,9 @@ devices: 4                       # processes on the node
 strategy: ddp                    # one process per device
 {OLD_KEY}: 50        # fewer progress-bar writes in batch logs
 """
-USER_LOGGER = 'CSVLogger(cfg.logger.save_dir, name="csv", flush_logs_every_n_steps=50)'
+# The researcher's line in train.py: in build(), a part of the file the releases here leave alone.
+SETUP_LINE = '    datamodule.setup("fit")\n'
+USER_LINE = "    # our lab: setup() also checks that every scan names its scanner\n"
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -95,7 +97,7 @@ def project_v1(template_repo, tmp_path_factory) -> Path:
     with (root / "docs/plan/requirements.md").open("a", encoding="utf-8") as f:
         f.write("\nNote from the PI: the scans come from two scanners; check both.\n")
     edit(root / "configs/train.yaml", "lr: 0.001 ", "lr: 0.003 ")
-    edit(root / f"src/{PACKAGE}/train.py", 'CSVLogger(cfg.logger.save_dir, name="csv")', USER_LOGGER)
+    edit(root / f"src/{PACKAGE}/train.py", SETUP_LINE, SETUP_LINE + USER_LINE)
     (root / "configs/trainer/cluster.yaml").write_text(CLUSTER_YAML, encoding="utf-8")
     git(root, "add", "-A")
     git(root, "commit", "-qm", "our changes")
@@ -106,7 +108,7 @@ def project_v1(template_repo, tmp_path_factory) -> Path:
 def release_v2(template_repo, project_v1) -> str:
     """Release 2.0.0: a spec change, the key rename in code and configs, and its migration entry."""
     repo = template_repo
-    with (repo / "template/specs/DEBUG_CODE.md.jinja").open("a", encoding="utf-8") as f:
+    with (repo / "template/docs/specs/DEBUG_CODE.md.jinja").open("a", encoding="utf-8") as f:
         f.write(SPEC_ADDITION)
     edit(repo / "template/configs/trainer/cpu.yaml", f"{OLD_KEY}: 10        #", f"{NEW_KEY}: 10    #")
     edit(repo / "template/src/{{ package_name }}/config.py.jinja", f"{OLD_KEY}: int = 10", f"{NEW_KEY}: int = 10")
@@ -138,11 +140,11 @@ def test_update_brings_the_release_and_keeps_the_researchers_work(project_v1, re
     print(f"copier update 1.0.0 -> 2.0.0 with its migrations and the A gates: {seconds:.1f} s")
 
     assert "_commit: 2.0.0\n" in (root / ".copier-answers.yml").read_text()
-    assert (root / "specs/DEBUG_CODE.md").read_text().endswith(SPEC_ADDITION)
+    assert (root / "docs/specs/DEBUG_CODE.md").read_text().endswith(SPEC_ADDITION)
     assert f"{NEW_KEY}: 10    # progress bar" in (root / "configs/trainer/cpu.yaml").read_text()
     assert f"{NEW_KEY}: int = 10" in (root / f"src/{PACKAGE}/config.py").read_text()
     train_py = (root / f"src/{PACKAGE}/train.py").read_text()
-    assert USER_LOGGER in train_py and f"refresh_rate=cfg.trainer.{NEW_KEY}" in train_py  # both sides merged
+    assert SETUP_LINE + USER_LINE in train_py and f"refresh_rate=cfg.trainer.{NEW_KEY}" in train_py  # both sides merged
     assert "lr: 0.003 " in (root / "configs/train.yaml").read_text()
     # The migration renamed the key in the researcher's own profile, keeping value and comments.
     assert (root / "configs/trainer/cluster.yaml").read_text() == CLUSTER_YAML.replace(
@@ -206,8 +208,10 @@ def test_recopy_keeps_documents_reports_and_mini_data(project_v1, tmp_path, capf
     assert owned_snapshot(root) == owned
     assert {p: p.stat().st_mtime_ns for p in (root / "data/mini").rglob("*")} == mtimes  # not even rewritten
     assert "kept the existing data/mini/ (project-owned; --force rewrites it)\n" in out
-    assert "planner: requirements.md, tech.md and task.md exist; kept them (--force rewrites)\n" in out
-    assert "kept the existing PROJECT_BUILD_LOG.md and REVIEW_REPORT.md (project-owned; `nox -s review` rewrites them)\n" in out
+    assert ("planner: docs/plan/requirements.md, docs/plan/tech.md, docs/plan/task.md exist; kept them "
+            "(--force rewrites)\n") in out
+    assert ("kept the existing reports/PROJECT_BUILD_LOG.md and reports/REVIEW_REPORT.md (project-owned; "
+            "`nox -s review` rewrites them)\n") in out
     # recopy renders the template afresh: edits to template-owned files go, the researcher's own files stay
-    assert USER_LOGGER not in (root / f"src/{PACKAGE}/train.py").read_text()
+    assert USER_LINE not in (root / f"src/{PACKAGE}/train.py").read_text()
     assert (root / "configs/trainer/cluster.yaml").read_text() == CLUSTER_YAML
