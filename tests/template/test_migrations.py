@@ -117,7 +117,9 @@ MOVES_1_0 = [  # hooks/file_moves.yml for 0.1.0 -> 1.0.0: (old, where a file of 
         "PROJECT_BUILD_LOG.md", "REVIEW_REPORT.md", "env_check_report.md", "mini_dataset.md", "bugfix_report.md",
         "full_train_guidance.md", "docker_env_report.md", "container_env_check.log", "deploy_report.md",
         "docker_running_report.md", "docker_error_report_*.md")),
-    ("deploy_latency.png", "reports/figures/deploy_latency.png"), ("specs/*.md", "docs/specs/*.md"), ("venv.md", "docs/venv.md"),
+    ("deploy_latency.png", "reports/figures/deploy_latency.png"),
+    ("logs/explore_mini.executed.ipynb", "reports/explore_mini.executed.ipynb"), ("logs/figures/*.png", "reports/figures/*.png"),
+    ("specs/*.md", "docs/specs/*.md"), ("venv.md", "docs/venv.md"),
 ]
 
 
