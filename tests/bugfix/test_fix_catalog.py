@@ -15,8 +15,6 @@ from validators.errors import DependencyError, PatchError
 from validators.llm import require_litellm
 from validators.project import Project
 
-from ..helpers import write_file
-
 TRAIN = """defaults:
   data: mini                     # configs/data/
   trainer: cpu                   # configs/trainer/
@@ -148,28 +146,6 @@ def test_missing_litellm_is_one_dependency_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "litellm", None)
     with pytest.raises(DependencyError, match=r"^the bugfix loop's LLM path \(openai/x\) needs the Python package 'litellm': pip install litellm$"):
         require_litellm("the bugfix loop's LLM path (openai/x)")
-
-
-def test_guidance_batch_ceiling_fits_the_gpu_and_quotes_tech_md(root):
-    from validators.frontmatter import join
-    from validators.project import Project
-    from validators.research.guidance import plan
-    from validators.resources import GPU_TABLE, estimate
-
-    hw = {"name": "T4", "source": "named in the requirement", **GPU_TABLE["T4"]}
-    cand = {"key": "big", "params": 1_000_000, "activations_per_sample": 10_000_000, "flops_per_sample": 5_000_000}
-    assumptions = {"batch_size": 512, "epochs": 10, "precision": "32-true", "utilisation": 0.3, "full_samples": 100_000,
-                   "samples_source": "catalog"}
-    cand.update(estimate(cand, hw, batch_size=512, epochs=10, samples=100_000))
-    tech = {"family": "image_classification", "chosen": "big", "hardware": hw, "assumptions": assumptions, "candidates": [cand]}
-    (root / "docs/plan").mkdir(parents=True, exist_ok=True)
-    write_file(root / "docs/plan/tech.md", join(tech, "# tech\n"))
-    data = plan(Project(root))
-    # (0.9 x 16 GB - 16 B x 1e6 - 0.5 GB) / (4 B x 1e7 per sample) = 347 -> 256, the power of two below
-    assert (data["batch_size"]["min"], data["batch_size"]["recommended"], data["batch_size"]["max"]) == (32, 256, 256)
-    assert data["estimates"]["train_memory_gb"] == cand["train_memory_gb"] == 20.996  # tech's batch 512 does not fit a T4
-    assert data["estimates_at_max_batch"]["train_memory_gb"] == 10.756
-    assert data["learning_rate"]["multi_node"] == 0.008 and data["measured"] == {"source": None}
 
 
 @pytest.mark.parametrize(("configured", "error", "expected"), [
