@@ -76,7 +76,7 @@ MUTATIONS = {
     "missing_candidate": (
         lambda r: edit_front(r, "docs/plan/tech.md", lambda d: d["candidates"].pop(1)),
         "docs/plan/tech.md: candidates: ['small_cnn'] is invalid: expected a candidate for every generated model (resnet, small_cnn), "
-        "at least 2 (hint: add resnet; re-run the planner hook with --force)",
+        "at least 2 (hint: add resnet; re-run the planner: `nox -s plan -- --force`)",
     ),
     "candidate_without_dataset": (
         lambda r: edit_front(r, "docs/plan/tech.md", lambda d: d["candidates"][1].pop("datasets")),
