@@ -164,3 +164,17 @@ def test_a_missing_env_report_field_is_reported_exactly(tmp_path_factory):
     assert (result.returncode, result.stdout) == (1, (
         "reports/env_check_report.md: python_version: missing: expected 'python_version' to be present (hint: add the missing key)\n"
         "1 error(s) in stages B2\n"))
+
+
+def test_the_planner_runs_again_in_the_project_venv(tmp_path_factory):
+    """`nox -s plan` (the command the A1-A2 hints name) keeps the documents; with --force it rewrites them, measured."""
+    root = smoke("tabular_classification", tmp_path_factory)
+    kept = run([sys.executable, "-m", "nox", "-s", "plan"], root)
+    assert ("planner: docs/plan/requirements.md, docs/plan/tech.md, docs/plan/task.md exist; kept them (--force rewrites)\n"
+            in kept.stdout)
+    before = split((root / "docs/plan/tech.md").read_text(encoding="utf-8"))[0]
+    forced = run([sys.executable, "-m", "nox", "-s", "plan", "--", "--force"], root)
+    assert "planner: wrote docs/plan/requirements.md, docs/plan/tech.md, docs/plan/task.md in " in forced.stdout
+    after = split((root / "docs/plan/tech.md").read_text(encoding="utf-8"))[0]
+    assert [c["params"] for c in after["candidates"]] == [c["params"] for c in before["candidates"]]  # measured again
+    assert "stages A: all gates pass" in run([sys.executable, "-m", "nox", "-s", "validate", "--", "A"], root).stdout
