@@ -89,7 +89,7 @@ def test_container_check_loads_the_model_inside_the_image(project):
     nox(project, "-s", "container_check")
     text = (project / "reports/container_env_check.log").read_text()
     log = yaml.safe_load(text)
-    assert text.startswith("# container_env_check.log: stage C2, checks run inside demo_project:cpu")
+    assert text.startswith("# reports/container_env_check.log: stage C2, checks run inside demo_project:cpu")
     assert {k: log[k] for k in ("image", "torch_version", "cuda_available", "service_import", "uid", "failures", "result")} == {
         "image": "demo_project:cpu", "torch_version": "2.13.0+cpu", "cuda_available": False, "service_import": "ok",
         "uid": 10001, "failures": [], "result": "pass"}
@@ -156,8 +156,8 @@ def test_a_service_that_never_gets_healthy_is_stopped_with_an_error_report(proje
     result = nox(project, "-s", "deploy", "--", "--port", str(free_port()), "--checkpoint", str(bad), "--timeout", "90", check=False)
     assert result.returncode != 0
     assert re.search(r"error: deploy failed at health: the container exited before /health answered 200 \(status: \w+, "
-                     r"restarts: \d+\); the stack is stopped and docker_error_report_1\.md written", result.stdout), result.stdout
-    front, body = split((project / "docker_error_report_1.md").read_text())
+                     r"restarts: \d+\); the stack is stopped and reports/docker_error_report_1\.md written", result.stdout), result.stdout
+    front, body = split((project / "reports/docker_error_report_1.md").read_text())
     assert (front["step"], front["stopped"]) == ("health", True)
     assert "UnpicklingError" in body  # the container's own log explains it
     assert running() == []
@@ -166,7 +166,7 @@ def test_a_service_that_never_gets_healthy_is_stopped_with_an_error_report(proje
 def test_a_second_failure_writes_the_next_report_and_keeps_the_first(project):
     result = nox(project, "-s", "deploy", "--", "--variant", "gpu", check=False)  # no GPU image was built
     assert "error: deploy failed at image: image demo_project:gpu does not exist; the stack is stopped" in result.stdout
-    assert sorted(p.name for p in project.glob("docker_error_report_*.md")) == ["docker_error_report_1.md", "docker_error_report_2.md"]
+    assert sorted(p.name for p in (project / "reports").glob("docker_error_report_*.md")) == ["docker_error_report_1.md", "docker_error_report_2.md"]
     assert running() == []
 
 
@@ -177,5 +177,5 @@ def test_a_checkpoint_the_service_user_cannot_read_is_refused_before_compose_up(
     result = nox(project, "-s", "deploy", "--", "--checkpoint", str(secret), check=False)
     assert (f"error: deploy failed at checkpoint: the service runs as UID 10001 and cannot read {secret} (modes -rw-------, "
             f"folder drwx------): `chmod o+r {secret}` and `chmod o+rx {tmp_path}`; the stack is stopped") in result.stdout
-    assert split((project / "docker_error_report_3.md").read_text())[0]["step"] == "checkpoint"
+    assert split((project / "reports/docker_error_report_3.md").read_text())[0]["step"] == "checkpoint"
     assert running() == []

@@ -307,8 +307,9 @@ def deploy(project: Project, variant: str, checkpoint: Path, port: int, requests
         load = measure(factory, examples, project.root, requests, concurrency)
     except DeployFailure as err:
         path = fail(project, variant, err, env)
-        raise DockerError(f"deploy failed at {err.step}: {err.problem}; the stack is stopped and {path.name} written",
-                          f"read {path.name}") from None
+        written = path.relative_to(project.root).as_posix()
+        raise DockerError(f"deploy failed at {err.step}: {err.problem}; the stack is stopped and {written} written",
+                          f"read {written}") from None
     load["memory_mib"] = memory_mib(container)
     checks = sla_checks(project, load)
     plot_latency(load.pop("samples_ms"), load["latency_ms"], checks[0]["target"], project.path(FIGURE))
