@@ -47,7 +47,7 @@ MOVED = {  # old -> new, in the registry's order
 }
 MIGRATION_OUTPUT = [
     *(f"migrations: moved {old} -> {new} (1.0.0: {why})" for old, (new, why) in MOVED.items()),
-    f"migrations: 0.1.0 -> 1.0.0: 17 move(s) due, {len(MOVED)} file(s) moved, 0 left for you",
+    f"migrations: 0.1.0 -> 1.0.0: 19 move(s) due, {len(MOVED)} file(s) moved, 0 left for you",
     "migrations: 1.0.0: checkpoints/ and logs/ are kept as they are (not moved); new runs go to "
     "runs/<UTC timestamp>-<name>/",
     "migrations: 0.1.0 -> 1.0.0: 0 rename(s) due, 0 file change(s), 0 left for you",
