@@ -89,7 +89,7 @@ RUNTIME_PATHS: tuple[str, ...] = (*(a.path for a in ARTIFACTS if a.owner == RUNT
 # Folders a walk of the project's own files never enters: anywhere, then at the root only.
 SKIP_ANYWHERE = frozenset({".git", ".venvs", ".venv", ".nox", "__pycache__", ".pytest_cache", ".ruff_cache",
                            ".ipynb_checkpoints", "node_modules"})
-SKIP_AT_ROOT = frozenset({"data", "runs", "logs", "checkpoints", "wandb", "lightning_logs", "outputs", "wheelhouse"})
+SKIP_AT_ROOT = frozenset({"data", RUNS.path, WHEELHOUSE.path, "logs", "checkpoints", "wandb", "lightning_logs", "outputs"})
 
 
 def by_path(path: str) -> Artifact | None:
