@@ -177,24 +177,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"migrations: error: {err}", file=sys.stderr)
         return 1
     project = args.project.resolve()
+    span = f"{version_from} -> {version_to}"
     if moves:  # before the renames: a renamed key may live in a moved file
         moved, problems = file_moves.apply(project, moves)
-        for line in moved:
-            print(f"migrations: moved {line}")
-        for line in problems:
-            print(f"migrations: by hand: {line}")
-        print(f"migrations: {version_from} -> {version_to}: {len(moves)} move(s) due, "
-              f"{len(moved)} file(s) moved, {len(problems)} left for you")
+        report("moved", moved, problems, f"{span}: {len(moves)} move(s) due, {len(moved)} file(s) moved")
     for note in notes:
         print(f"migrations: {note.version}: {note.note}")
     changes, problems = apply(project, renames)
-    for line in changes:
-        print(f"migrations: renamed {line}")
+    report("renamed", changes, problems, f"{span}: {len(renames)} rename(s) due, {len(changes)} file change(s)")
+    return 0
+
+
+def report(verb: str, done: list[str], problems: list[str], totals: str) -> None:
+    """One line per change made and per problem left for the researcher, then the totals."""
+    for line in done:
+        print(f"migrations: {verb} {line}")
     for line in problems:
         print(f"migrations: by hand: {line}")
-    print(f"migrations: {version_from} -> {version_to}: {len(renames)} rename(s) due, "
-          f"{len(changes)} file change(s), {len(problems)} left for you")
-    return 0
+    print(f"migrations: {totals}, {len(problems)} left for you")
 
 
 if __name__ == "__main__":
