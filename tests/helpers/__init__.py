@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import subprocess
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +50,29 @@ def write_file(path: Path, text: str | bytes, encoding: str = "utf-8") -> Path:
     else:
         path.write_text(text, encoding=encoding)
     return path
+
+
+def git(cwd: Path, *args: str) -> str:
+    """`git ARGS` in `cwd` with a fixed identity; its stdout (a failure raises)."""
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True,
+                          capture_output=True, text=True).stdout
+
+
+def release(repo: Path, ref: str, tag: str, message: str) -> Path:
+    """This repository's committed tree at `ref` as the whole content of `repo`, committed and tagged `tag`.
+
+    The first call makes a fresh repository; a later one replaces the tree, as a new release does.
+    template/validators stays a link, as in this repository.
+    """
+    if (repo / ".git").is_dir():
+        git(repo, "rm", "-rq", ".")
+    else:
+        repo.mkdir(parents=True, exist_ok=True)
+        git(repo, "init", "-q")
+    archive = subprocess.run(["git", "archive", ref], cwd=TEMPLATE, check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(repo, filter="tar")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", message)
+    git(repo, "tag", tag)
+    return repo

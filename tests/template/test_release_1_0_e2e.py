@@ -13,17 +13,15 @@ its own `hooks` package, which this test process's `hooks` would shadow, and dur
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
 
 import pytest
 
-from ..helpers import TEMPLATE
+from ..helpers import TEMPLATE, git, release
 
 pytestmark = pytest.mark.e2e
 
@@ -54,11 +52,6 @@ MIGRATION_OUTPUT = [
 ]
 
 
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True,
-                          capture_output=True, text=True).stdout
-
-
 def run_copier(call: str, cwd: Path) -> str:
     """`copier.<call>` in a fresh interpreter (cwd outside this repository); its stdout."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -68,12 +61,6 @@ def run_copier(call: str, cwd: Path) -> str:
     return result.stdout
 
 
-def extract(ref: str, dst: Path) -> None:
-    archive = subprocess.run(["git", "archive", ref], cwd=TEMPLATE, check=True, capture_output=True).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(dst, filter="tar")
-
-
 @pytest.fixture(scope="module")
 def template_repo(tmp_path_factory) -> Path:
     """Release 0.1.0 of this repository in a fresh repo, tagged 0.1.0."""
@@ -81,13 +68,7 @@ def template_repo(tmp_path_factory) -> Path:
     if found.returncode != 0:
         pytest.fail(f"release 0.1.0 (commit {RELEASE_0_1}) is not in this clone's history, which this test builds "
                     "the 0.1.0 template from: a shallow clone? Run `git fetch --unshallow` (CI: fetch-depth: 0)")
-    repo = tmp_path_factory.mktemp("template") / "hephaestus"
-    extract(RELEASE_0_1, repo)
-    git(repo, "init", "-q")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "release 0.1.0")
-    git(repo, "tag", "0.1.0")
-    return repo
+    return release(tmp_path_factory.mktemp("template") / "hephaestus", RELEASE_0_1, "0.1.0", "release 0.1.0")
 
 
 @pytest.fixture(scope="module")
@@ -113,11 +94,7 @@ def project_0_1(template_repo, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def release_1_0(template_repo, project_0_1) -> str:
     """This repository's committed tree as the next commit of the template repo, tagged 1.0.0."""
-    git(template_repo, "rm", "-rq", ".")
-    extract("HEAD", template_repo)
-    git(template_repo, "add", "-A")
-    git(template_repo, "commit", "-qm", "release 1.0.0: the new project layout")
-    git(template_repo, "tag", "1.0.0")
+    release(template_repo, "HEAD", "1.0.0", "release 1.0.0: the new project layout")
     return "1.0.0"
 
 

@@ -8,11 +8,9 @@ project; the assertions are on the files and on the report copier's last migrati
 
 from __future__ import annotations
 
-import io
 import shutil
 import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
 
@@ -22,7 +20,7 @@ import pytest
 from validators.artifacts import PROJECT_OWNED
 from validators.update import NEXT_STEPS
 
-from ..helpers import TEMPLATE
+from ..helpers import git, release
 
 pytestmark = pytest.mark.e2e
 
@@ -49,10 +47,6 @@ SETUP_LINE = '    datamodule.setup("fit")\n'
 USER_LINE = "    # our lab: setup() also checks that every scan names its scanner\n"
 
 
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
-
-
 def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text(encoding="utf-8")
     assert text.count(old) == 1, f"{path}: expected exactly one {old!r}"
@@ -73,15 +67,8 @@ def owned_snapshot(root: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def template_repo(tmp_path_factory) -> Path:
     """This repository's committed tree (template/validators stays a link) in a fresh repo tagged 1.0.0."""
-    repo = tmp_path_factory.mktemp("template") / "hephaestus"
-    archive = subprocess.run(["git", "archive", "HEAD"], cwd=TEMPLATE, check=True, capture_output=True).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(repo, filter="tar")
+    repo = release(tmp_path_factory.mktemp("template") / "hephaestus", "HEAD", "1.0.0", "release 1.0.0")
     assert (repo / "template/validators").is_symlink()
-    git(repo, "init", "-q")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "release 1.0.0")
-    git(repo, "tag", "1.0.0")
     return repo
 
 
