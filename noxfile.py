@@ -167,7 +167,7 @@ def demo(session: nox.Session) -> None:
     )
     with session.chdir(DEMO_DIR):
         session.run("nox", "-s", "train_smoke")
-    session.log(f"demo project: {DEMO_DIR} (checkpoints/, logs/, README.md)")
+    session.log(f"demo project: {DEMO_DIR} (runs/latest/, reports/, README.md)")
 
 
 @nox.session
