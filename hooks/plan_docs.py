@@ -6,9 +6,15 @@ Run by copier on `copy` (copier.yml `_tasks`), from the project folder:
 
 It reads the answers file (the requirement never passes through a shell or a template), runs
 the LLM planner when a litellm model is configured and falls back to the offline planner,
-asks the clarification questions when a terminal is attached, measures the generated models,
-validates all three documents against validators/schemas/ and writes them. Existing documents
-are kept unless --force: `copier recopy` never clobbers edited documents.
+asks the clarification questions when a terminal is attached, validates all three documents
+against validators/schemas/ (when jsonschema is importable; `nox -s setup` checks them otherwise)
+and writes them. Existing documents are kept unless --force: `copier recopy` never clobbers
+edited documents.
+
+tech.md's measured figures are "pending" at copy time: copier's Python need not have torch, and
+what the project records about itself must not depend on it. `nox -s setup` measures the models
+in the project venv. With --measure (`nox -s plan` passes it, running in that venv) this hook
+measures them itself.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the template roo
 
 import yaml  # noqa: E402
 
-from hooks.planner import clarify, plan, render  # noqa: E402
+from hooks.planner import clarify, plan  # noqa: E402
 from hooks.planner import llm as llm_planner  # noqa: E402
 from hooks.planner.catalog import load_catalog  # noqa: E402
 from hooks.planner.extract import extract  # noqa: E402
@@ -31,6 +37,7 @@ from hooks.planner.llm import PlannerError  # noqa: E402
 from hooks.planner.offline import analyse, choose_model  # noqa: E402
 from validators.artifacts import REQUIREMENTS, TASK, TECH  # noqa: E402
 from validators.errors import DependencyError, HephaestusError  # noqa: E402
+from validators.generation import render  # noqa: E402
 from validators.schema import schema_errors  # noqa: E402
 
 DOCUMENTS = (REQUIREMENTS.path, TECH.path, TASK.path)
@@ -70,34 +77,33 @@ def run_planner(answers: dict[str, Any], catalog: dict[str, Any]) -> tuple[dict[
     return analysis, record, rationale
 
 
-def measure(project: Path, package: str, models: list[str]) -> tuple[dict[str, dict[str, Any]], str]:
+def measure(project: Path, package: str, models: list[str]) -> dict[str, dict[str, Any]]:
+    """The candidates' measured figures, in this interpreter (the project venv's, under `nox -s plan`)."""
+    from validators.resources import measure_candidates
+
     try:
-        from validators.resources import measure_candidates
-
-        return measure_candidates(project, package, models), ""
+        return measure_candidates(project, package, models)
     except ImportError as err:
-        reason = (f"'{err.name}' was not importable in copier's Python, so the models could not be instantiated; "
-                  "install torch, lightning and omegaconf next to copier (pip install 'hephaestus-template[measure]') "
-                  "and run this hook again with --force")
-        print(f"planner: parameter counts not measured: {reason}", file=sys.stderr)
-        return {}, reason
+        raise HephaestusError(f"--measure needs '{err.name}' in this Python: run the hook from the project venv "
+                              "(`nox -s plan`), or leave --measure out and let `nox -s setup` measure") from err
 
 
-def build_documents(answers: dict[str, Any], project: Path, *, interactive: bool) -> dict[str, str]:
+def build_documents(answers: dict[str, Any], project: Path, *, interactive: bool,
+                    measured: bool = False) -> dict[str, str]:
     catalog = load_catalog()
     analysis, record, rationale = run_planner(answers, catalog)
     if interactive:
         analysis["items"] = clarify.ask(analysis["items"])
     package = answers["project_name"].replace("-", "_")
-    measured, reason = measure(project, package, list(catalog[answers["task_family"]]["models"]))
+    figures = measure(project, package, list(catalog[answers["task_family"]]["models"])) if measured else {}
     req = plan.requirements_doc(answers, analysis, record, project)
-    tech = plan.tech_doc(answers, analysis, record, rationale, measured, catalog, reason)
+    tech = plan.tech_doc(answers, analysis, record, rationale, figures, catalog)
     task = plan.task_doc(answers, catalog)
     try:
         errors = [*schema_errors(req, REQUIREMENTS.schema, file=REQUIREMENTS.path),
                   *schema_errors(tech, TECH.schema, file=TECH.path), *schema_errors(task, TASK.schema, file=TASK.path)]
-    except DependencyError as err:  # still write the documents, and say they were not validated
-        errors = [f"documents not validated: {err}"]
+    except DependencyError:  # copier's Python without jsonschema: setup checks them in the project venv
+        errors = ["the documents' schema check runs in `nox -s setup` (jsonschema is not next to copier)"]
     for error in errors:
         print(f"planner: {error}", file=sys.stderr)
     return {REQUIREMENTS.path: render.requirements_md(req), TECH.path: render.tech_md(tech, req["sla"]),
@@ -125,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--project", type=Path, default=Path("."), help="the generated project's folder")
     parser.add_argument("--force", action="store_true", help="rewrite documents that already exist")
     parser.add_argument("--no-input", action="store_true", help="never ask: record clarifications unanswered")
+    parser.add_argument("--measure", action="store_true", help="measure the models now (needs torch: the project venv)")
     args = parser.parse_args(argv)
     project = args.project.resolve()
     if not args.force and all((project / name).exists() for name in DOCUMENTS):
@@ -134,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         answers = read_answers(project / args.answers if not args.answers.is_absolute() else args.answers)
         interactive = not args.no_input and sys.stdin.isatty() and sys.stdout.isatty()
-        texts = build_documents(answers, project, interactive=interactive)
+        texts = build_documents(answers, project, interactive=interactive, measured=args.measure)
     except HephaestusError as err:
         print(f"planner: error: {err}", file=sys.stderr)
         return 1

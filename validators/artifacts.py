@@ -23,6 +23,7 @@ class Artifact:
     owner: str                # TEMPLATE, PROJECT or RUNTIME
     schema: str | None = None  # validators/schemas/<schema>.schema.json of its front matter
     what: str = ""
+    by: str = ""               # the command that writes it, for "missing" hints
 
     def __str__(self) -> str:
         return self.path
@@ -34,8 +35,10 @@ README = Artifact("README.md", "A3", TEMPLATE, what="the project's README (stage
 REQUIREMENTS = Artifact("docs/plan/requirements.md", "A1", PROJECT, "requirements", "the analysed requirement")
 TECH = Artifact("docs/plan/tech.md", "A2", PROJECT, "tech", "candidate models and measured resources")
 TASK = Artifact("docs/plan/task.md", "A3", PROJECT, "task", "the task breakdown")
-BUILD_LOG = Artifact("reports/PROJECT_BUILD_LOG.md", "A3", PROJECT, "build_log", "each task's checked evidence")
-REVIEW = Artifact("reports/REVIEW_REPORT.md", "A4", PROJECT, "review_report", "code and config review")
+BUILD_LOG = Artifact("reports/PROJECT_BUILD_LOG.md", "A3", PROJECT, "build_log", "each task's checked evidence",
+                     by="nox -s setup, again: nox -s review")
+REVIEW = Artifact("reports/REVIEW_REPORT.md", "A4", PROJECT, "review_report", "code and config review",
+                  by="nox -s setup, again: nox -s review")
 VENV_SPEC = Artifact("docs/venv.md", "A5", TEMPLATE, "venv", "how to build the debug environments")
 CLAUDE = Artifact("CLAUDE.md", "A5", TEMPLATE, what="the rules for assistants")
 SPECS = Artifact("docs/specs", "A5", TEMPLATE, what="the spec copies")
@@ -44,15 +47,19 @@ REQUIREMENTS_GPU = Artifact("requirements-gpu.txt", "A5", TEMPLATE, what="debug-
 # B1-B4
 RULES_CUSTOMISED = Artifact("CLAUDE.local.md", "B1", PROJECT, "rules_decision", "rules as customised")
 RULES_INHERITED = Artifact("CLAUDE.inherited.md", "B1", PROJECT, "rules_decision", "rules accepted as they are")
-ENV_CHECK = Artifact("reports/env_check_report.md", "B2", PROJECT, "env_check", "the venv against its pins")
-MINI_DATASET = Artifact("reports/mini_dataset.md", "B2", PROJECT, "mini_dataset", "what data/mini holds")
+ENV_CHECK = Artifact("reports/env_check_report.md", "B2", PROJECT, "env_check", "the venv against its pins",
+                     by="nox -s env_check")
+MINI_DATASET = Artifact("reports/mini_dataset.md", "B2", PROJECT, "mini_dataset", "what data/mini holds",
+                        by="nox -s env_check")
 MINI_DATA = Artifact("data/mini", "B2", PROJECT, what="the mini dataset (written once, on copy)")
 FIGURES = Artifact("reports/figures", "B2", PROJECT, what="the reports' figures (the notebook's, deploy's)")
 NOTEBOOK_RUN = Artifact("reports/explore_mini.executed.ipynb", "B2", PROJECT, what="the notebook, executed headless")
 NOTEBOOK_FIGURES = Artifact("reports/figures/mini_samples.png", "B2", PROJECT, what="the notebook's sample grid")
 NOTEBOOK_DISTRIBUTION = Artifact("reports/figures/mini_distribution.png", "B2", PROJECT, what="the notebook's class or value distribution")
-BUGFIX_REPORT = Artifact("reports/bugfix_report.md", "B3", PROJECT, "bugfix_report", "the fix loop's record")
-GUIDANCE = Artifact("reports/full_train_guidance.md", "B4", PROJECT, "full_train_guidance", "full-training guidance")
+BUGFIX_REPORT = Artifact("reports/bugfix_report.md", "B3", PROJECT, "bugfix_report", "the fix loop's record",
+                         by="nox -s bugfix")
+GUIDANCE = Artifact("reports/full_train_guidance.md", "B4", PROJECT, "full_train_guidance", "full-training guidance",
+                    by="nox -s guidance")
 LAUNCH_SLURM = Artifact("scripts/launch_slurm.sh", "B4", PROJECT, what="SLURM launch script (yours to edit)")
 LAUNCH_TORCHRUN = Artifact("scripts/launch_torchrun.sh", "B4", PROJECT, what="torchrun launch script (yours to edit)")
 EXPERIMENTS = Artifact("configs/experiment", "A3", TEMPLATE, what="experiment configs, `experiment=<name>` (the README is the template's)")
@@ -63,10 +70,14 @@ CONTAINER_CHECK = Artifact("reports/container_env_check.log", "C2", PROJECT, wha
 DEPLOY_REPORT = Artifact("reports/deploy_report.md", "C3", PROJECT, what="endpoints, smoke tests, SLA figures")
 DEPLOY_FIGURE = Artifact("reports/figures/deploy_latency.png", "C3", PROJECT, what="latency histogram")
 DOCKER_ERROR = Artifact("reports/docker_error_report_{n}.md", "C3", PROJECT, what="a fatal deploy failure (N counts up)")
-RUNNING_REPORT = Artifact("reports/docker_running_report.md", "C4", PROJECT, "docker_running_report", "drift and monitoring")
+RUNNING_REPORT = Artifact("reports/docker_running_report.md", "C4", PROJECT, "docker_running_report", "drift and monitoring",
+                          by="nox -s monitor")
 MONITORING = Artifact("deploy/monitoring", "C4", PROJECT, what="Prometheus, alert rules, Grafana dashboard")
 ROLLBACK = Artifact("scripts/rollback.sh", "C4", TEMPLATE, what="re-tag the previous image and recreate")
 WHEELHOUSE = Artifact("wheelhouse", "C2", RUNTIME, what="wheels for the offline image build")
+VENVS = Artifact(".venvs", "A5", RUNTIME, what="the project venvs nox -s setup builds: .venvs/debug-cpu, .venvs/debug-gpu")
+CHAIN_STATE = Artifact(".hephaestus/chains.json", "chain", RUNTIME,
+                       what="nox -s project / docker: each finished step's input fingerprint (validators/chain.py)")
 # Training runs: one folder each, never overwritten; runs/latest links the newest.
 RUNS = Artifact("runs", "run", RUNTIME, what="one folder per training run: runs/<UTC timestamp>-<name>/")
 LATEST = Artifact("runs/latest", "run", RUNTIME, what="link to the newest run folder")
@@ -85,9 +96,9 @@ PROJECT_OWNED: tuple[str, ...] = tuple(a.path for a in ARTIFACTS if a.owner == P
 RUNTIME_PATHS: tuple[str, ...] = (*(a.path for a in ARTIFACTS if a.owner == RUNTIME),
                                   *(a.path.split("{")[0] for a in ARTIFACTS if "{" in a.path),
                                   *(a.path for a in ARTIFACTS if a.stage[0] in "BC" and a.owner == PROJECT and "{" not in a.path),
-                                  "data/full", ".venvs", ".nox", "wandb", "outputs", "lightning_logs", "logs")
+                                  "data/full", ".nox", "wandb", "outputs", "lightning_logs", "logs")
 # Folders a walk of the project's own files never enters: anywhere, then at the root only.
-SKIP_ANYWHERE = frozenset({".git", ".venvs", ".venv", ".nox", "__pycache__", ".pytest_cache", ".ruff_cache",
+SKIP_ANYWHERE = frozenset({".git", VENVS.path, ".venv", ".nox", ".hephaestus", "__pycache__", ".pytest_cache", ".ruff_cache",
                            ".ipynb_checkpoints", "node_modules"})
 SKIP_AT_ROOT = frozenset({"data", RUNS.path, WHEELHOUSE.path, "logs", "checkpoints", "wandb", "lightning_logs", "outputs"})
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from .artifacts import ANSWERS, LATEST, RUN_SUMMARY, SKIP_ANYWHERE, SKIP_AT_ROOT, by_path
+from .artifacts import ANSWERS, LATEST, RUN_SUMMARY, SKIP_ANYWHERE, SKIP_AT_ROOT, VENVS, by_path
 from .errors import GateError
 from .frontmatter import split
 
@@ -32,6 +32,11 @@ class Project:
     def package(self) -> str:
         return str(self.answers["project_name"]).replace("-", "_")
 
+    @property
+    def set_up(self) -> bool:
+        """Whether `nox -s setup` has built a project venv (.venvs/<env>/pyvenv.cfg) here."""
+        return any(self.path(VENVS).glob("*/pyvenv.cfg"))
+
     def read(self, name: str) -> str | None:
         path = self.root / name
         return path.read_text(encoding="utf-8") if path.is_file() else None
@@ -41,9 +46,12 @@ class Project:
         text = self.read(name)
         if text is None:
             artifact = by_path(name)
-            stage = f"stage {artifact.stage}" if artifact else "the stage that writes it"
-            return None, [GateError(name, "", None, "the file to exist",
-                                    f"run {stage} (docs/stages.md in the template lists what writes {name})")]
+            if artifact and artifact.by:
+                hint = f"stage {artifact.stage} writes it: {artifact.by}"
+            else:
+                stage = f"stage {artifact.stage}" if artifact else "the stage that writes it"
+                hint = f"run {stage} (docs/stages.md in the template lists what writes {name})"
+            return None, [GateError(name, "", None, "the file to exist", hint)]
         try:
             return split(text, file=name)[0], []
         except GateError as err:

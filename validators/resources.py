@@ -55,6 +55,10 @@ BYTES_PER_PARAM = 16          # fp32 weights + gradients + Adam's two moments
 CONTEXT_GB = 0.5              # CUDA context and allocator slack
 TRAIN_FLOPS_FACTOR = 3        # forward + backward (about 2x forward)
 UTILISATION = 0.3
+# What tech.md says for a figure until `nox -s setup` measures it in the project venv (copier's own
+# Python has no torch); the A2 gate accepts it only before the project venv exists.
+PENDING = "pending: measured by `nox -s setup`"
+PENDING_SOURCE = "pending: measured by `nox -s setup` in the project venv"
 
 
 def hardware(gpu: str | None, cpu_only: bool) -> dict[str, Any]:
@@ -78,6 +82,34 @@ def estimate(measured: dict[str, Any], hw: dict[str, Any], *, batch_size: int, e
     memory = (BYTES_PER_PARAM * params + act_bytes * acts * batch_size) / 1e9 + (CONTEXT_GB if hw["name"] != "CPU" else 0)
     hours = TRAIN_FLOPS_FACTOR * flops * samples * epochs / (peak * UTILISATION) / 3600
     return {"train_memory_gb": round(memory, 3), "train_hours": round(hours, 4)}
+
+
+def apply(doc: dict[str, Any], measured: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """tech.md's front matter with the measured figures and the estimates that follow from them.
+
+    `measured` maps candidate keys to `measure_candidates`' figures; a candidate without any stays
+    pending. The batch size, epochs and precision are the generated configs' (read while measuring).
+    """
+    first = next(iter(measured.values()), {})
+    a, hw = doc["assumptions"], doc["hardware"]
+    if first:
+        a.update(batch_size=first["batch_size"], epochs=first["epochs"], precision=first["precision"])
+    for c in doc["candidates"]:
+        figures = measured.get(c["key"])
+        if not figures:
+            c.update(params=None, params_source=PENDING_SOURCE, flops_per_sample=None, activations_per_sample=None,
+                     cpu_latency_ms=None, train_memory_gb=None, train_hours=None)
+            continue
+        c.update({k: figures[k] for k in ("params", "flops_per_sample", "activations_per_sample", "cpu_latency_ms")})
+        c["params_source"] = f"measured: instantiated from the generated configs/model/{c['key']}.yaml at the mini data's sizes"
+        c.update(estimate(figures, hw, batch_size=a["batch_size"], epochs=a["epochs"], samples=a["full_samples"],
+                          precision=a["precision"]))
+    return doc
+
+
+def pending(doc: dict[str, Any]) -> list[str]:
+    """The candidates of tech.md's front matter whose figures are not measured yet."""
+    return [c["key"] for c in doc["candidates"] if not str(c.get("params_source", "")).startswith("measured")]
 
 
 def measure_model(model: Any, sample: Any) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Assemble the structured plan (the front matter of requirements.md, tech.md and task.md).
 
 The analysis comes from either planner; the candidates come from the catalog; the resource
-figures are measured on the generated project and extrapolated by validators/resources.py.
+figures are measured in the project venv (`nox -s setup`) and extrapolated by validators/resources.py.
 """
 
 from __future__ import annotations
@@ -48,49 +48,40 @@ def requirements_doc(answers: dict[str, Any], analysis: dict[str, Any], planner:
 
 
 def tech_doc(answers: dict[str, Any], analysis: dict[str, Any], planner: dict[str, Any], rationale: str,
-             measured: dict[str, dict[str, Any]], catalog: dict[str, Any], unmeasured_reason: str) -> dict[str, Any]:
+             measured: dict[str, dict[str, Any]], catalog: dict[str, Any]) -> dict[str, Any]:
+    """tech.md's front matter; figures not in `measured` stay pending until `nox -s setup` measures them."""
     family = answers["task_family"]
     spec = catalog[family]
     constraints = analysis["constraints"]
     hw = resources.hardware(constraints.get("gpu"), constraints.get("cpu_only", False))
-    first = next(iter(measured.values()), {})
-    batch, epochs, precision = first.get("batch_size", 0), first.get("epochs", 0), first.get("precision", "32-true")
     stated = constraints.get("dataset_size")
     samples = int(stated) if stated else int(spec["full"]["samples"])
-    candidates = []
-    for key, model in spec["models"].items():
-        figures = measured.get(key, {})
-        estimate = resources.estimate(figures, hw, batch_size=batch or 1, epochs=epochs or 1, samples=samples,
-                                      precision=precision)
-        candidates.append({
-            "key": key, "label": model["label"], "cls": model["cls"],
-            "params": figures.get("params"),
-            "params_source": ("measured: instantiated from the generated configs/model/"
-                              f"{key}.yaml at the mini data's sizes" if figures else f"unmeasured: {unmeasured_reason}"),
-            "flops_per_sample": figures.get("flops_per_sample"),
-            "activations_per_sample": figures.get("activations_per_sample"),
-            "cpu_latency_ms": figures.get("cpu_latency_ms"),
-            **estimate,
-            "datasets": {
-                "mini": {"name": spec["mini"]["name"], "origin": spec["mini"]["origin"], "licence": spec["mini"]["licence"],
-                         "generated": spec["mini"]["generated"], "path": "data/mini/"},
-                "full": {k: spec["full"][k] for k in ("name", "size", "samples", "licence", "layout")},
-            },
-            "expected_performance": model["expected"],
-            "strengths": model["strengths"], "weaknesses": model["weaknesses"], "constraints": model["constraints"],
-        })
-    return {
+    candidates = [{
+        "key": key, "label": model["label"], "cls": model["cls"],
+        "params": None, "params_source": resources.PENDING_SOURCE,
+        "flops_per_sample": None, "activations_per_sample": None, "cpu_latency_ms": None,
+        "train_memory_gb": None, "train_hours": None,
+        "datasets": {
+            "mini": {"name": spec["mini"]["name"], "origin": spec["mini"]["origin"], "licence": spec["mini"]["licence"],
+                     "generated": spec["mini"]["generated"], "path": "data/mini/"},
+            "full": {k: spec["full"][k] for k in ("name", "size", "samples", "licence", "layout")},
+        },
+        "expected_performance": model["expected"],
+        "strengths": model["strengths"], "weaknesses": model["weaknesses"], "constraints": model["constraints"],
+    } for key, model in spec["models"].items()]
+    doc = {
         "schema_version": 1,
         "family": family,
         "chosen": answers["model"],
         "choice_rationale": rationale,
         "planner": planner,
         "hardware": {k: hw[k] for k in ("name", "source", "fp32_tflops", "tensor_tflops", "memory_gb")},
-        "assumptions": {"batch_size": batch or 1, "epochs": epochs or 1, "precision": precision,
+        "assumptions": {"batch_size": None, "epochs": None, "precision": None,
                         "utilisation": resources.UTILISATION, "full_samples": samples,
                         "samples_source": "requirement" if stated else f"catalog: {spec['full']['name']}"},
         "candidates": candidates,
     }
+    return resources.apply(doc, measured)
 
 
 def task_doc(answers: dict[str, Any], catalog: dict[str, Any]) -> dict[str, Any]:

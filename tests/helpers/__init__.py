@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -35,11 +36,25 @@ def setenv(monkeypatch: pytest.MonkeyPatch, name: str, value: str | None) -> Non
         monkeypatch.setitem(local.env, name, value)
 
 
-def render(dst: Path, **data: Any) -> Path:
-    """Generate a project into `dst` from the committed template (vcs_ref=HEAD), no prompts."""
+def render(dst: Path, *, setup: bool = True, **data: Any) -> Path:
+    """Generate a project into `dst` from the committed template (vcs_ref=HEAD), no prompts.
+
+    `setup`: then finish it as `nox -s setup` does, with this interpreter as the project venv
+    (`python -m validators finish-setup`: tech.md's figures measured, the A3-A4 reports written).
+    """
     data.setdefault("project_name", "demo_project")
     copier.run_copy(str(TEMPLATE), dst, data=data, defaults=True, unsafe=True, vcs_ref="HEAD", quiet=True)
+    if setup:
+        finish_setup(dst)
     return dst
+
+
+def finish_setup(project: Path) -> str:
+    """`python -m validators finish-setup` in `project` with this interpreter; its output (a failure raises)."""
+    done = subprocess.run([sys.executable, "-m", "validators", "finish-setup"], cwd=project, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise AssertionError(f"finish-setup failed in {project}:\n{done.stdout}{done.stderr}")
+    return done.stdout
 
 
 def write_file(path: Path, text: str | bytes, encoding: str = "utf-8") -> Path:

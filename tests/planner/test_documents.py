@@ -12,11 +12,11 @@ import yaml
 
 from hooks import plan_docs
 from hooks.planner.llm import plan_with_llm
-from validators.errors import DependencyError
+from validators.errors import DependencyError, HephaestusError
 from validators.frontmatter import split
 from validators.schema import schema_errors
 
-from ..helpers import CATALOG, TEMPLATE, render
+from ..helpers import CATALOG, TEMPLATE, finish_setup, render
 
 DOCS = {"docs/plan/requirements.md": "requirements", "docs/plan/tech.md": "tech", "docs/plan/task.md": "task"}
 COUNT_PARAMS = """
@@ -104,7 +104,7 @@ def test_planner_inference_becomes_the_copier_defaults(tmp_path):
 def test_hooks_run_on_copy_only_and_migrations_after_the_merge():
     config = yaml.safe_load((TEMPLATE / "copier.yml").read_text(encoding="utf-8").split("\n---\n")[0])
     tasks, migrations = config["_tasks"], config["_migrations"]
-    assert [t["when"] for t in tasks] == ["{{ _copier_operation == 'copy' }}"] * 3
+    assert [t["when"] for t in tasks] == ["{{ _copier_operation == 'copy' }}"] * 2
     assert [m["when"] for m in migrations] == ["{{ _stage == 'after' }}"] * 2
     assert all("requirement" not in t["command"] for t in tasks + migrations)  # never interpolated into a shell
 
@@ -116,11 +116,26 @@ def test_missing_litellm_is_one_clear_message(monkeypatch):
     assert str(err.value) == "the LLM planner (openai/x) needs the Python package 'litellm': pip install litellm"
 
 
-def test_missing_torch_leaves_counts_unmeasured_and_says_what_to_install(monkeypatch, project, capsys):
+def test_copy_leaves_the_figures_pending_and_setup_measures_them(tmp_path):
+    root = render(tmp_path / "demo_project", setup=False, task_family="tabular_regression")
+    tech = front(root, "docs/plan/tech.md")
+    assert {c["params_source"] for c in tech["candidates"]} == {"pending: measured by `nox -s setup` in the project venv"}
+    assert [c["params"] for c in tech["candidates"]] == [None, None]
+    assert (tech["assumptions"]["batch_size"], tech["assumptions"]["epochs"]) == (None, None)
+    body = (root / "docs/plan/tech.md").read_text(encoding="utf-8")
+    assert "| parameters (measured) | pending: measured by `nox -s setup` | pending: measured by `nox -s setup` |" in body
+    assert not (root / "reports/PROJECT_BUILD_LOG.md").exists()
+    out = finish_setup(root)
+    assert out.splitlines()[0] == "setup: measured mlp, ft_transformer in this venv into docs/plan/tech.md"
+    tech = front(root, "docs/plan/tech.md")
+    assert all(c["params_source"].startswith("measured: ") and c["params"] > 0 for c in tech["candidates"])
+    assert tech["assumptions"]["batch_size"] >= 1 and "pending" not in (root / "docs/plan/tech.md").read_text()
+    assert finish_setup(root).splitlines()[0] == "setup: docs/plan/tech.md is measured already"
+
+
+def test_measure_outside_the_project_venv_is_one_error_line(monkeypatch, project):
     monkeypatch.setitem(sys.modules, "torch", None)
-    measured, reason = plan_docs.measure(project, "demo_project", ["fasttext"])
-    assert measured == {}
-    assert capsys.readouterr().err == (
-        "planner: parameter counts not measured: 'torch' was not importable in copier's Python, so the models could "
-        "not be instantiated; install torch, lightning and omegaconf next to copier (pip install "
-        "'hephaestus-template[measure]') and run this hook again with --force\n")
+    with pytest.raises(HephaestusError) as err:
+        plan_docs.measure(project, "demo_project", ["fasttext"])
+    assert str(err.value) == ("--measure needs 'torch' in this Python: run the hook from the project venv (`nox -s plan`), "
+                              "or leave --measure out and let `nox -s setup` measure")

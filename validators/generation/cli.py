@@ -3,6 +3,8 @@
     build-log [--if-missing]     A3: PROJECT_BUILD_LOG.md, each task's checks run
     review [--if-missing]        A4: REVIEW_REPORT.md
     reports [--if-missing]       A3 then A4 in one process (each task check runs once)
+    finish-setup                 after `nox -s setup`, in the project venv: the A1-A3 documents' schema,
+                                 tech.md's pending figures measured, then the A3-A4 reports if missing
 """
 
 from __future__ import annotations
@@ -24,6 +26,28 @@ def register(sub: Any) -> None:
         # copier's copy task: `copier recopy` keeps the project-owned reports
         parser.add_argument("--if-missing", action="store_true", help="keep the report(s) if they exist")
         parser.set_defaults(handler=reports)
+    finish = sub.add_parser("finish-setup", help="in the project venv: measure tech.md's pending figures, "
+                            "then write the A3-A4 reports if missing")
+    finish.set_defaults(handler=finish_setup, if_missing=True)
+
+
+def finish_setup(project: Project, args: argparse.Namespace) -> int:
+    """What copy time leaves to the project venv; each part says what it did."""
+    from ..artifacts import REQUIREMENTS, TASK, TECH
+    from .measured import fill
+
+    errors = [e for doc in (REQUIREMENTS, TASK, TECH) for e in project.validated(doc.path, doc.schema)[1]]
+    for error in errors:
+        print(f"error: {error}")
+    if errors:
+        print("setup: the planning documents do not satisfy their schemas: fix them, or rewrite them with "
+              "`nox -s plan -- --force`")
+        return 1
+    measured = fill(project)
+    print(f"setup: measured {', '.join(measured)} in this venv into {TECH}" if measured
+          else f"setup: {TECH} is measured already")
+    args.command = "reports"
+    return reports(project, args)
 
 
 def reports(project: Project, args: argparse.Namespace) -> int:

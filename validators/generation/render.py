@@ -1,5 +1,7 @@
 """Render the plan to requirements.md, tech.md and task.md: YAML front matter plus readable Markdown.
 
+The planner (the template's hooks/plan_docs.py) writes all three at copy time; `nox -s setup`
+re-renders tech.md once it has measured the models in the project venv (generation/measured.py).
 Everything is written by Python string formatting, never by a template engine, so text from the
 requirement or an LLM reply stays text. Table cells are escaped (`|`, newlines).
 """
@@ -8,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from validators.artifacts import BUILD_LOG
-from validators.frontmatter import join
-from validators.resources import BYTES_PER_PARAM, CONTEXT_GB, TRAIN_FLOPS_FACTOR
+from ..artifacts import BUILD_LOG
+from ..frontmatter import join
+from ..resources import BYTES_PER_PARAM, CONTEXT_GB, PENDING, TRAIN_FLOPS_FACTOR
 
 
 def cell(value: Any) -> str:
@@ -35,7 +37,7 @@ def _runs(line: str) -> list[str]:
 
 def human(n: float | None, unit: str = "") -> str:
     if n is None:
-        return "not measured"
+        return PENDING
     for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(n) >= size:
             return f"{n / size:.2f} {suffix}{unit}".rstrip()
@@ -96,12 +98,12 @@ def tech_md(doc: dict[str, Any], sla: dict[str, Any]) -> str:
         "| | " + " | ".join(f"`{c['key']}`" + (" (chosen)" if c["key"] == doc["chosen"] else "") for c in cands) + " |",
         "|---|" + "---|" * len(cands),
         row("model", lambda c: c["label"]),
-        row("parameters (measured)", lambda c: f"{c['params']:,}" if c["params"] else "not measured"),
+        row("parameters (measured)", lambda c: f"{c['params']:,}" if c["params"] else PENDING),
         row("forward FLOPs / sample (measured)", lambda c: human(c["flops_per_sample"], "FLOP")),
         row("activations / sample (measured)", lambda c: human(c["activations_per_sample"])),
-        row("CPU latency, batch 1 (measured)", lambda c: f"{c['cpu_latency_ms']:.3f} ms" if c["cpu_latency_ms"] else "not measured"),
-        row(f"training memory on {hw['name']} (estimate)", lambda c: f"{c['train_memory_gb']:.3f} GB" if c["train_memory_gb"] is not None else "—"),
-        row(f"training time, {a['epochs']} epochs x {a['full_samples']:,} samples (estimate)",
+        row("CPU latency, batch 1 (measured)", lambda c: f"{c['cpu_latency_ms']:.3f} ms" if c["cpu_latency_ms"] else PENDING),
+        row(f"training memory on {hw['name']} (estimate)", lambda c: f"{c['train_memory_gb']:.3f} GB" if c["train_memory_gb"] is not None else PENDING),
+        row(f"training time, {a['epochs'] or 'the configured'} epochs x {a['full_samples']:,} samples (estimate)",
             lambda c: _duration(c["train_hours"])),
         row("expected performance", lambda c: c["expected_performance"]),
         row("strengths", lambda c: "; ".join(c["strengths"])),
@@ -115,14 +117,14 @@ def tech_md(doc: dict[str, Any], sla: dict[str, Any]) -> str:
         f"| where the loader expects it | `data/mini/` | {cell(chosen['datasets']['full']['layout'])} |", "",
         "## Against the requirement", "", *_against(chosen, hw, sla), "",
         "## How the figures were obtained", "",
-        "- **Measured** when the project was generated, by instantiating each model from its config at the mini "
-        "data's sizes (classes, features, vocabulary): parameters, forward FLOPs (`torch.utils.flop_counter`; "
+        f"- **Measured** by `nox -s setup` in the project venv ({_status(cands)}), by instantiating each model from "
+        "its config at the mini data's sizes (classes, features, vocabulary): parameters, forward FLOPs (`torch.utils.flop_counter`; "
         "matmuls and convolutions), leaf-module output elements per sample, median CPU latency of 30 batch-1 "
         "forward passes. Vocabulary-sized layers grow with the full data's vocabulary.",
         f"- **Training memory** = {BYTES_PER_PARAM} B x parameters (fp32 weights, gradients, Adam moments) + "
-        f"activation bytes x activations x batch {a['batch_size']} ({a['precision']}) + {CONTEXT_GB} GB CUDA context.",
+        f"activation bytes x activations x batch {a['batch_size'] or PENDING} ({a['precision'] or PENDING}) + {CONTEXT_GB} GB CUDA context.",
         f"- **Training time** = {TRAIN_FLOPS_FACTOR} x forward FLOPs x {a['full_samples']:,} samples "
-        f"({a['samples_source']}) x {a['epochs']} epochs / ({hw['name']} peak "
+        f"({a['samples_source']}) x {a['epochs'] or PENDING} epochs / ({hw['name']} peak "
         f"{hw['fp32_tflops']} TFLOP/s fp32, {hw['tensor_tflops']} TFLOP/s tensor x utilisation {a['utilisation']}). "
         "Data loading is not modelled: read it as a lower bound.",
         f"- Hardware: **{hw['name']}** ({hw['source']}), {hw['memory_gb']} GB.",
@@ -130,9 +132,14 @@ def tech_md(doc: dict[str, Any], sla: dict[str, Any]) -> str:
     return join(doc, "\n".join(lines) + "\n")
 
 
+def _status(cands: list[dict[str, Any]]) -> str:
+    pending = [c["key"] for c in cands if c["params"] is None]
+    return f"pending for {', '.join(pending)}" if pending else "measured"
+
+
 def _duration(hours: float | None) -> str:
     if hours is None:
-        return "—"
+        return PENDING
     seconds = hours * 3600
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min" if seconds < 7200 else f"{hours:.1f} h"
 
