@@ -147,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     written = write(project, texts, args.force)
     print(f"planner: wrote {', '.join(written) or 'nothing'} in {time.perf_counter() - start:.1f}s")
+    if TECH.path in written and not args.measure:
+        print(f"planner: {TECH.path}'s measured figures are pending: `nox -s setup` measures the models in the project venv")
     return 0
 
 

@@ -126,7 +126,7 @@ def test_copy_leaves_the_figures_pending_and_setup_measures_them(tmp_path):
     assert "| parameters (measured) | pending: measured by `nox -s setup` | pending: measured by `nox -s setup` |" in body
     assert not (root / "reports/PROJECT_BUILD_LOG.md").exists()
     out = finish_setup(root)
-    assert out.splitlines()[0] == "setup: measured mlp, ft_transformer in this venv into docs/plan/tech.md"
+    assert out.splitlines()[0] == "setup: measured mlp, tabular_resnet in this venv into docs/plan/tech.md"
     tech = front(root, "docs/plan/tech.md")
     assert all(c["params_source"].startswith("measured: ") and c["params"] > 0 for c in tech["candidates"])
     assert tech["assumptions"]["batch_size"] >= 1 and "pending" not in (root / "docs/plan/tech.md").read_text()
