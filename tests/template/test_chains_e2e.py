@@ -113,7 +113,8 @@ def test_a_planted_failure_stops_the_chain_and_the_next_call_resumes_there(proje
     assert "project: env_check (its inputs changed): " in out
     assert ("error: scripts/explore_mini.ipynb: cell 1 raised RuntimeError: planted failure (hint: open the notebook, "
             "fix the cell, run `nox -s env_check` again)") in out
-    assert "project: stopped at env_check (gate B2): " in out and "`nox -s project` resumes at env_check" in out
+    assert ("project: stopped at env_check: env_check failed (exit 1); the messages above say why. Fix it, then "
+            "`nox -s project` resumes at env_check") in out
     assert "train_smoke" not in out.split("project: stopped at env_check")[1]
     notebook.write_text(original, encoding="utf-8")
     out = nox(project, "-s", "project")
