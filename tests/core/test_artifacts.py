@@ -55,4 +55,4 @@ def test_a_missing_document_names_the_stage_that_writes_it(tmp_path):
 
     assert [str(e) for e in Project(tmp_path).front("reports/bugfix_report.md")[1]] == [
         "reports/bugfix_report.md: <root>: missing: expected the file to exist "
-        "(hint: run stage B3 (docs/stages.md in the template lists what writes reports/bugfix_report.md))"]
+        "(hint: stage B3 writes it: nox -s bugfix, or nox -s project (B1-B4 in order))"]

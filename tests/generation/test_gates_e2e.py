@@ -112,7 +112,8 @@ MUTATIONS = {
     "rules_decision_missing": (
         lambda r: (r / "CLAUDE.inherited.md").unlink(),
         "CLAUDE.local.md: <root>: [] is invalid: expected exactly one of CLAUDE.local.md or CLAUDE.inherited.md "
-        "(hint: run `nox -s rules` (add `-- --inherit` to accept the rules without questions))",
+        "(hint: run `nox -s rules` (add `-- --inherit` to accept the rules without questions), "
+        "or `nox -s project` (B1-B4 in order))",
     ),
 }
 

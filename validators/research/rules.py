@@ -56,7 +56,8 @@ def rule_rules_decision(project: Project) -> Iterator[GateError]:
     present = [name for name in DECISIONS.values() if (project.root / name).exists()]
     if len(present) != 1:
         yield GateError(RULES_CUSTOMISED.path, "", present, f"exactly one of {RULES_CUSTOMISED} or {RULES_INHERITED}",
-                        "run `nox -s rules` (add `-- --inherit` to accept the rules without questions)")
+                        "run `nox -s rules` (add `-- --inherit` to accept the rules without questions), "
+                        "or `nox -s project` (B1-B4 in order)")
         return
     doc, errors = project.front(present[0])
     if doc is None:
