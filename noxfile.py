@@ -6,6 +6,7 @@
     nox -s bench     # bench.py (copy, setup uv vs pip, train_smoke, Lightning vs plain) and planner_bench.py
     nox -s upgrade   # move requirements/*.txt to the newest versions pyproject.toml allows, then run the tests
     nox -s lock      # re-resolve requirements/*.txt after an edit to pyproject.toml or requirements/torch.in
+    nox -s mini_data # rebuild the shipped mini datasets, hooks/mini/<family>/, after an edit to hooks/mini/build.py
 
 Every session installs the framework from the lock, requirements/test.txt (Linux x86_64, Python 3.11,
 the CPU build of torch), then the repository itself with --no-deps: a fresh machine gets the versions
@@ -152,6 +153,17 @@ def corpus(session: nox.Session) -> None:
     """The whole bugfix fault corpus (13 faults, about 30 min); `nox -s tests` runs one fault per fix mechanism."""
     install_framework(session)
     session.run("pytest", "-m", "corpus or e2e", "tests/test_bugfix.py", "-k", "corpus_fault", *session.posargs)
+
+
+@nox.session
+def mini_data(session: nox.Session) -> None:
+    """Rebuild hooks/mini/<family>/files and stats.json with hooks/mini/build.py (args go to it; see its --help).
+
+    The framework's packages (numpy, scikit-learn, statsmodels, Pillow) are needed here only: copier's
+    task, hooks/mini_data.py, copies what this writes. Commit the result; the tests fail until they match.
+    """
+    install_framework(session)
+    session.run("python", "hooks/mini/build.py", *session.posargs)
 
 
 @nox.session

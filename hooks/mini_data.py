@@ -1,13 +1,14 @@
-"""Write the mini dataset of a task family into data/mini/, in the full dataset's on-disk format.
+"""Copy the mini dataset of a task family into data/mini/, in the full dataset's on-disk format.
 
 Run by copier on `copy` (see copier.yml `_tasks`); also usable by hand:
 
     python hooks/mini_data.py --family image_classification --out data/mini [--force]
 
-Real data that ships inside an installed package is used where it exists (scikit-learn's digits,
-breast cancer and diabetes; statsmodels' Mauna Loa CO2). Text has no bundled corpus, so a small
-bilingual sentiment set is generated from phrase templates, and the data card says so.
-Nothing is downloaded. Every split is seeded, so the same family always gives the same files.
+copier runs its tasks in its own interpreter, so this script imports only the standard library
+and PyYAML (a dependency of copier). The data ships in this repository: hooks/mini/<family>/files/
+is copied as it is, stats.json feeds data/mini/DATA_CARD.md, and NOTICE.md states origin and
+licence; hooks/mini/build.py (framework only, `nox -s mini_data`) writes files/ and stats.json.
+The card's name, origin and licence come from catalog.yml. Nothing is downloaded.
 The mini data is project-owned: an existing, non-empty data/mini/ is kept unless --force, so
 `copier recopy` (which runs the copy tasks again) never rewrites it.
 """
@@ -15,169 +16,61 @@ The mini data is project-owned: an existing, non-empty data/mini/ is kept unless
 from __future__ import annotations
 
 import argparse
-import csv
 import json
+import shutil
 import sys
-from collections import Counter
 from pathlib import Path
+from typing import NoReturn
 
-import numpy as np
+import yaml
 
-SEED = 0
-SPLITS = (("train", 0.7), ("val", 0.15), ("test", 0.15))
-IMAGES_PER_CLASS = 60
-
-
-def split_names(n: int, rng: np.random.Generator) -> list[str]:
-    """Assign each of n rows to train/val/test (70/15/15) in a seeded random order."""
-    order = rng.permutation(n)
-    names = [""] * n
-    start = 0
-    for i, (name, frac) in enumerate(SPLITS):
-        stop = n if i == len(SPLITS) - 1 else start + round(frac * n)
-        for j in order[start:stop]:
-            names[j] = name
-        start = stop
-    return names
+ROOT = Path(__file__).resolve().parent.parent
+CATALOG = ROOT / "catalog.yml"
+SHIPPED = ROOT / "hooks" / "mini"
 
 
-def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
+class MiniDataError(Exception):
+    """A missing shipped file or an unwritable --out: main() prints it as one `error:` line (exit 1)."""
 
 
-def write_split_csvs(out: Path, header: list[str], rows: list[list], splits: list[str]) -> dict:
-    counts = {}
-    for name, _ in SPLITS:
-        part = [r for r, s in zip(rows, splits, strict=True) if s == name]
-        write_csv(out / f"{name}.csv", header, part)
-        counts[name] = len(part)
-    return counts
+class Parser(argparse.ArgumentParser):
+    """A bad argument is one `error:` line and exit 2 (as `python -m validators`), not argparse's usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        sys.exit(2)
 
 
-def image_classification(out: Path) -> dict:
-    from PIL import Image
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    rng = np.random.default_rng(SEED)
-    keep = np.concatenate(
-        [rng.permutation(np.flatnonzero(digits.target == c))[:IMAGES_PER_CLASS] for c in range(10)]
-    )
-    keep.sort()
-    splits = split_names(len(keep), rng)
-    rows = []
-    for idx, split in zip(keep, splits, strict=True):
-        label = str(digits.target[idx])
-        rel = Path("images") / label / f"{idx:04d}.png"
-        (out / rel).parent.mkdir(parents=True, exist_ok=True)
-        pixels = (digits.images[idx] * (255.0 / 16.0)).round().astype(np.uint8)  # (8, 8), 0..16 -> 0..255
-        Image.fromarray(pixels).save(out / rel)
-        rows.append([rel.as_posix(), label, split])
-    write_csv(out / "split.csv", ["path", "label", "split"], rows)
-    return {
-        "format": "PNG image folders images/<label>/<id>.png (8x8 grayscale) + split.csv (path,label,split)",
-        "samples": len(rows),
-        "splits": dict(Counter(r[2] for r in rows)),
-        "classes": dict(sorted(Counter(r[1] for r in rows).items())),
-    }
+def load_families() -> dict:
+    """catalog.yml's family -> spec mapping (as hooks.planner.catalog.load_catalog, without importing hooks)."""
+    try:
+        return yaml.safe_load(CATALOG.read_text(encoding="utf-8"))["catalog"]["default"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as err:
+        raise MiniDataError(f"cannot read the catalog {CATALOG}: {err}") from None
 
 
-POSITIVE_EN = ["great", "excellent", "reliable", "fast", "sturdy", "lovely", "accurate", "quiet"]
-NEGATIVE_EN = ["broken", "slow", "flimsy", "noisy", "awful", "useless", "faulty", "overpriced"]
-ITEMS_EN = ["battery", "screen", "keyboard", "charger", "camera", "speaker", "case", "cable"]
-POSITIVE_ZH = ["很好", "非常满意", "质量可靠", "速度很快", "做工精细", "物超所值", "安静", "好用"]
-NEGATIVE_ZH = ["很差", "非常失望", "质量很差", "速度太慢", "做工粗糙", "不值这个价", "噪音大", "难用"]
-ITEMS_ZH = ["电池", "屏幕", "键盘", "充电器", "相机", "音箱", "外壳", "数据线"]
+def load_stats(family: str) -> dict:
+    """hooks/mini/<family>/stats.json: what build.py recorded about the shipped files."""
+    path = SHIPPED / family / "stats.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise MiniDataError(f"no mini dataset ships for {family} ({path}: {err}); run `nox -s mini_data`") from None
 
 
-def text_classification(out: Path, n: int = 600) -> dict:
-    rng = np.random.default_rng(SEED)
-    rows = []
-    for i in range(n):
-        label = "positive" if i % 2 == 0 else "negative"
-        if i % 4 < 2:
-            words = POSITIVE_EN if label == "positive" else NEGATIVE_EN
-            a, b = rng.choice(words, 2, replace=False)
-            item = rng.choice(ITEMS_EN)
-            text = f"The {item} is {a} and honestly {b}."
-        else:
-            words = POSITIVE_ZH if label == "positive" else NEGATIVE_ZH
-            a, b = rng.choice(words, 2, replace=False)
-            item = rng.choice(ITEMS_ZH)
-            text = f"这个{item}{a}，而且{b}。"
-        rows.append([text, label])
-    counts = write_split_csvs(out, ["text", "label"], rows, split_names(n, rng))
-    return {
-        "format": "CSV train.csv/val.csv/test.csv with columns text,label (UTF-8)",
-        "samples": n,
-        "splits": counts,
-        "classes": dict(sorted(Counter(r[1] for r in rows).items())),
-    }
+def copy_files(family: str, out: Path) -> None:
+    """hooks/mini/<family>/files/ into out/, over what is there (--force)."""
+    src = SHIPPED / family / "files"
+    if not src.is_dir():
+        raise MiniDataError(f"no mini dataset ships for {family} ({src} is missing); run `nox -s mini_data`")
+    try:
+        shutil.copytree(src, out, dirs_exist_ok=True)
+    except (OSError, shutil.Error) as err:
+        raise MiniDataError(f"cannot write the mini dataset to {out}: {err}") from None
 
 
-def _table(out: Path, x: np.ndarray, y: np.ndarray, names: list[str], target_fmt) -> dict:
-    rng = np.random.default_rng(SEED)
-    header = [n.replace(" ", "_") for n in names] + ["target"]
-    rows = [[f"{v:.6g}" for v in xi] + [target_fmt(yi)] for xi, yi in zip(x, y, strict=True)]
-    counts = write_split_csvs(out, header, rows, split_names(len(rows), rng))
-    return {
-        "format": f"CSV train.csv/val.csv/test.csv: {len(names)} numeric feature columns + target",
-        "samples": len(rows),
-        "splits": counts,
-        "features": len(names),
-    }
-
-
-def tabular_classification(out: Path) -> dict:
-    from sklearn.datasets import load_breast_cancer
-
-    data = load_breast_cancer()
-    labels = list(data.target_names)
-    card = _table(out, data.data, data.target, list(data.feature_names), lambda y: labels[int(y)])
-    card["classes"] = dict(sorted(Counter(labels[int(y)] for y in data.target).items()))
-    return card
-
-
-def tabular_regression(out: Path) -> dict:
-    from sklearn.datasets import load_diabetes
-
-    data = load_diabetes()
-    card = _table(out, data.data, data.target, list(data.feature_names), lambda y: f"{y:.6g}")
-    card["target_range"] = [float(data.target.min()), float(data.target.max())]
-    return card
-
-
-def time_series_forecasting(out: Path) -> dict:
-    from statsmodels.datasets import co2
-
-    frame = co2.load_pandas().data["co2"].interpolate(limit_direction="both")
-    rows = [[ts.strftime("%Y-%m-%d"), f"{v:.2f}"] for ts, v in frame.items()]
-    write_csv(out / "series.csv", ["date", "value"], rows)
-    return {
-        "format": "CSV series.csv with columns date,value, weekly, chronological (gaps interpolated)",
-        "samples": len(rows),
-        "span": [rows[0][0], rows[-1][0]],
-    }
-
-
-WRITERS = {
-    "image_classification": image_classification,
-    "text_classification": text_classification,
-    "tabular_classification": tabular_classification,
-    "tabular_regression": tabular_regression,
-    "time_series_forecasting": time_series_forecasting,
-}
-
-
-def write_data_card(out: Path, family: str, stats: dict) -> None:
+def write_data_card(out: Path, mini: dict, stats: dict) -> None:
     """data/mini/DATA_CARD.md: what the mini set is, where it comes from, machine-readable stats."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from hooks.planner.catalog import load_catalog
-
-    mini = load_catalog()[family]["mini"]
     origin = "generated (synthetic)" if mini["generated"] else "real data shipped inside a package"
     lines = [
         f"# Mini dataset: {mini['name']}",
@@ -195,29 +88,33 @@ def write_data_card(out: Path, family: str, stats: dict) -> None:
         "```",
         "",
     ]
-    (out / "DATA_CARD.md").write_text("\n".join(lines), encoding="utf-8")
+    try:
+        (out / "DATA_CARD.md").write_text("\n".join(lines), encoding="utf-8")
+    except OSError as err:
+        raise MiniDataError(f"cannot write {out / 'DATA_CARD.md'}: {err}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--family", required=True, choices=sorted(WRITERS))
+    try:
+        families = load_families()
+    except MiniDataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    parser = Parser(description=__doc__.splitlines()[0])
+    parser.add_argument("--family", required=True, choices=sorted(families))
     parser.add_argument("--out", type=Path, default=Path("data/mini"))
     parser.add_argument("--force", action="store_true", help="rewrite an existing, non-empty --out folder")
     args = parser.parse_args(argv)
     if not args.force and args.out.is_dir() and any(args.out.iterdir()):
         print(f"kept the existing {args.out}/ (project-owned; --force rewrites it)")
         return 0
-    args.out.mkdir(parents=True, exist_ok=True)
     try:
-        stats = WRITERS[args.family](args.out)
-    except ImportError as err:
-        print(
-            f"error: the mini dataset for {args.family} needs '{err.name}': "
-            "pip install scikit-learn statsmodels pillow",
-            file=sys.stderr,
-        )
+        stats = load_stats(args.family)
+        copy_files(args.family, args.out)
+        write_data_card(args.out, families[args.family]["mini"], stats)
+    except MiniDataError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 1
-    write_data_card(args.out, args.family, stats)
     print(f"wrote {stats['samples']} samples to {args.out}/ ({stats['format'].split(' ')[0]})")
     return 0
 
