@@ -71,7 +71,7 @@ def copy_files(family: str, out: Path) -> None:
 
 def write_data_card(out: Path, mini: dict, stats: dict) -> None:
     """data/mini/DATA_CARD.md: what the mini set is, where it comes from, machine-readable stats."""
-    origin = "generated (synthetic)" if mini["generated"] else "real data shipped inside a package"
+    origin = "generated (synthetic)" if mini["generated"] else "real data (its origin below), shipped with the template as files"
     lines = [
         f"# Mini dataset: {mini['name']}",
         "",

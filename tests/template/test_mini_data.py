@@ -106,7 +106,7 @@ def test_the_copier_task_imports_only_the_standard_library_and_yaml():
 REGRESSION_CARD = """\
 # Mini dataset: diabetes progression
 
-- kind: real data shipped inside a package
+- kind: real data (its origin below), shipped with the template as files
 - origin: sklearn.datasets.load_diabetes (Efron et al. 2004, bundled with scikit-learn)
 - licence: BSD-3-Clause (scikit-learn)
 - format: CSV train.csv/val.csv/test.csv: 10 numeric feature columns + target
@@ -152,7 +152,7 @@ def test_the_image_task_copies_every_png_of_the_manifest(tmp_path):
     card = (out / "DATA_CARD.md").read_text(encoding="utf-8").splitlines()
     assert card[:7] == [
         "# Mini dataset: scikit-learn digits", "",
-        "- kind: real data shipped inside a package",
+        "- kind: real data (its origin below), shipped with the template as files",
         "- origin: sklearn.datasets.load_digits (UCI optdigits, bundled with scikit-learn)",
         "- licence: CC BY 4.0",
         "- format: PNG image folders images/<label>/<id>.png (8x8 grayscale) + split.csv (path,label,split)",

@@ -128,7 +128,7 @@ def test_mini_data_matches_the_full_loader_format(tmp_path):
     assert len(rows) == 10 * IMAGES_PER_CLASS
     assert {r["split"] for r in rows} == {"train", "val", "test"}
     assert all((root / "data/mini" / r["path"]).is_file() for r in rows)
-    assert "real data shipped inside a package" in (root / "data/mini/DATA_CARD.md").read_text()
+    assert "real data (its origin below), shipped with the template as files" in (root / "data/mini/DATA_CARD.md").read_text()
 
 
 def test_text_mini_data_is_labelled_generated(tmp_path):
