@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .artifacts import PROJECT_OWNED, SKIP_ANYWHERE, SKIP_AT_ROOT
-from .errors import GateError
+from .errors import DependencyError, GateError
 from .gates import Table, run
 from .project import Project
 
@@ -145,7 +145,12 @@ def after_update(project: Project, stages: list[str], table: Table) -> int:
         print(f"after-update: gates not run (stages {' '.join(stages)}): resolve the conflicts first")
         return 1
     print("after-update: no conflicts (no conflict markers, no .rej files)")
-    errors = run(project, stages, table)
+    try:
+        errors = run(project, stages, table)
+    except DependencyError as err:  # copier's own Python: the gates need the project venv
+        print(f"after-update: gates not run in this Python ({err}); run `nox -s update_check` in the project")
+        print(DONE_STEPS)
+        return 1 if changed else 0
     for error in errors:
         print(f"  {error}")
     label = " ".join(stages)
