@@ -1,4 +1,4 @@
-"""The after-update report (validators/update.py) and the copy tasks that keep project-owned reports."""
+"""The after-update report (validators/update.py) and `--if-missing`, which keeps project-owned reports (nox -s setup)."""
 
 from __future__ import annotations
 
