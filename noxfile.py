@@ -188,3 +188,4 @@ def bench(session: nox.Session) -> None:
     install_framework(session)
     session.run("python", "benchmarks/bench.py", *session.posargs, env={"PYTHONPATH": os.fspath(ROOT)})
     session.run("python", "benchmarks/planner_bench.py", env={"PYTHONPATH": os.fspath(ROOT)})
+    session.run("python", "benchmarks/chains_bench.py", "--docker", env={"PYTHONPATH": os.fspath(ROOT)})
