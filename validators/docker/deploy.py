@@ -273,8 +273,8 @@ def fail(project: Project, variant: str, err: DeployFailure, env: dict[str, str]
 def build_failed(project: Project, variant: str, err: DockerError) -> DockerError:
     """A failed docker_build: stop the stack (no container of the project keeps running an image the code no
     longer builds), write docker_error_report_N.md with the build's output; the error to raise, naming it."""
-    todo = (f"- Read the build output under Detail ({err.hint}).\n- Fix, then `nox -s docker` resumes at docker_build "
-            "(or `nox -s docker_build`, then the later sessions).")
+    todo = (f"- The build's last lines are under Detail. Hint: {err.hint}.\n- Fix, then `nox -s docker` resumes at "
+            "docker_build (or `nox -s docker_build`, then the later sessions).")
     path = fail(project, variant, DeployFailure("build", err.problem, err.output), {}, stage="C2", todo=todo)
     written = path.relative_to(project.root).as_posix()
     return DockerError(f"{err.problem}; the stack is stopped and {written} written", f"read {written}", err.output)
