@@ -12,7 +12,7 @@ that stopped resumes at the step that failed, and a chain with nothing left to d
 are files, folders, or `$NAME` (an environment variable's value); they exclude the outputs of the
 step and of the steps after it (guidance writes configs/experiment/full_ddp.yaml; that is not
 a reason to train again). A chain may need a file an earlier chain makes (NEEDS): without it,
-it stops before its first step and says which chain makes it.
+it stops at its first step and says which chain makes it.
 
 Stdlib only: the noxfile imports this module in nox's own interpreter.
 """
