@@ -6,10 +6,13 @@
 Each step is one of the project's nox sessions; a step with `stages` is followed by those gates
 (`python -m validators check --stages ...`). When a step and its gates pass, its record in
 .hephaestus/chains.json keeps a fingerprint of its inputs. The next call skips a step whose
-record matches its inputs now and whose outputs exist, so a chain that stopped resumes at the
-step that failed, and a chain with nothing left to do says so. Inputs exclude the outputs of the
+record matches its inputs now, whose outputs exist and whose probe (a callable the noxfile passes,
+for a result that is not a file: an image, a running service) finds it still there, so a chain
+that stopped resumes at the step that failed, and a chain with nothing left to do says so. Inputs
+are files, folders, or `$NAME` (an environment variable's value); they exclude the outputs of the
 step and of the steps after it (guidance writes configs/experiment/full_ddp.yaml; that is not
-a reason to train again).
+a reason to train again). A chain may need a file an earlier chain makes (NEEDS): without it,
+it stops at its first step and says which chain makes it.
 
 Stdlib only: the noxfile imports this module in nox's own interpreter.
 """
@@ -20,6 +23,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +31,10 @@ from . import artifacts as a
 
 REQUIREMENTS = (a.REQUIREMENTS_CPU.path, a.REQUIREMENTS_GPU.path)
 CODE = ("src", "configs", "scripts/train.py", "scripts/infer.py", "pyproject.toml")
-SERVICE = (*CODE, "scripts/serve.py", "deploy/docker", "requirements-serve.txt", "requirements-runtime.txt")
+IMAGE_PINS = "deploy/docker/requirements.txt"  # the image's runtime pins, constrained by REQUIREMENTS
+# what docker_build copies into the image or installs in it (deploy/docker/Dockerfile.<variant>)
+IMAGE = ("src", "configs", "scripts/serve.py", "deploy/docker/Dockerfile.cpu", "deploy/docker/Dockerfile.gpu",
+         IMAGE_PINS, *REQUIREMENTS, ".dockerignore", "$BASE_IMAGE")
 
 
 @dataclass(frozen=True)
@@ -35,8 +42,9 @@ class Step:
     session: str                     # the nox session that runs it
     what: str                        # one line for the log
     stages: tuple[str, ...] = ()     # gates checked after it
-    inputs: tuple[str, ...] = ()     # files or folders (relative) whose content it depends on
-    outputs: tuple[str, ...] = ()    # relative paths or globs that must exist for it to count as done; {env}: the venv
+    inputs: tuple[str, ...] = ()     # files or folders (relative) whose content it depends on; $NAME: a variable's value
+    outputs: tuple[str, ...] = ()    # relative paths or globs that must exist for it to count as done; {env}: the venv,
+                                     # {variant}: cpu or gpu (the venv's, debug-<variant>)
     fallback: str = ""               # a session to run when this step fails; if it passes, this step runs again
 
 
@@ -61,7 +69,36 @@ PROJECT: tuple[Step, ...] = (
                  "CLAUDE.inherited.md", a.README.path, "scripts", "noxfile.py")),
 )
 
-CHAINS: dict[str, tuple[Step, ...]] = {"project": PROJECT}
+# The noxfile's probes (validators/docker/live.py) check what is not a file: docker_env, the engine answers;
+# docker_build, the image exists; container_check, its log is of that image; deploy, the service runs that
+# image and answers /health. docker_base is skipped, as not needed, while a base image is there or BASE_IMAGE is set.
+DOCKER: tuple[Step, ...] = (
+    Step("docker_env", "C1: engine, Compose, BuildKit, GPU passthrough; what is missing and how to install it",
+         outputs=(a.DOCKER_ENV.path,)),
+    Step("docker_base", "C2: the air-gapped base image, debootstrap + `docker import` (root)"),
+    Step("wheelhouse", "C2: every pin of the image as a wheel in wheelhouse/<variant>/ (needs PyPI once)",
+         inputs=(*REQUIREMENTS, IMAGE_PINS), outputs=(f"{a.WHEELHOUSE.path}/{{variant}}/*.whl",)),
+    Step("docker_build", "C2: hadolint, then the image built with --network=none from the wheelhouse", inputs=IMAGE),
+    Step("container_check", "C2: torch, the model load and the service import, inside the image",
+         inputs=(a.CHECKPOINT.path,), outputs=(a.CONTAINER_CHECK.path,)),
+    Step("deploy", "C3: compose up, endpoints, smoke tests, latency/throughput/memory against the SLA",
+         inputs=(a.CHECKPOINT.path, a.REQUIREMENTS.path, "deploy/docker/docker-compose.yml", "$PORT", "$MAX_BATCH_SIZE"),
+         outputs=(a.DEPLOY_REPORT.path,)),
+    Step("monitor", "C4: scrape the running service, SLA drift, alerts + dashboard, README requirement status", ("C4",),
+         inputs=(a.DEPLOY_REPORT.path, a.REQUIREMENTS.path), outputs=(a.RUNNING_REPORT.path, a.MONITORING.path)),
+)
+
+CHAINS: dict[str, tuple[Step, ...]] = {"project": PROJECT, "docker": DOCKER}
+# What a chain needs from another before its first step: (path, what to run to make it).
+NEEDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "docker": ((a.CHECKPOINT.path, "the image serves the project chain's 1-epoch checkpoint: run `nox -s project` first "
+                                   "(`nox -s train_smoke` alone makes one, without the B gates)"),),
+}
+
+
+def unmet_needs(root: Path, chain: str) -> str:
+    """'' when chain `chain` has what it needs from the others; else what is missing and what to run."""
+    return next((f"{rel} is missing: {advice}" for rel, advice in NEEDS.get(chain, ()) if not (root / rel).is_file()), "")
 
 
 def _files(root: Path, rel: str, exclude: frozenset[str]) -> list[Path]:
@@ -86,6 +123,9 @@ def fingerprint(root: Path, steps: tuple[Step, ...], step: Step) -> str:
     exclude = frozenset(o for s in later for o in s.outputs if "*" not in o and "{" not in o)
     digest = hashlib.sha256()
     for rel in step.inputs:
+        if rel.startswith("$"):
+            digest.update(f"{rel}={os.environ.get(rel[1:], '')}".encode() + b"\0")
+            continue
         for file in _files(root, rel, exclude):
             digest.update(file.relative_to(root).as_posix().encode() + b"\0")
             digest.update(hashlib.sha256(file.read_bytes()).digest())
@@ -95,7 +135,7 @@ def fingerprint(root: Path, steps: tuple[Step, ...], step: Step) -> str:
 def missing_outputs(root: Path, step: Step, env: str) -> list[str]:
     out = []
     for pattern in step.outputs:
-        rel = pattern.format(env=env)
+        rel = pattern.format(env=env, variant=env.rpartition("-")[2])
         if not (any(root.glob(rel)) if "*" in rel else (root / rel).exists()):
             out.append(rel)
     return out
@@ -120,8 +160,9 @@ class State:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         tmp.replace(self.path)
 
-    def why_not_done(self, step: Step, env: str) -> str:
-        """'' when the step is done and still valid; else why it runs."""
+    def why_not_done(self, step: Step, env: str, probe: Callable[[], str] | None = None) -> str:
+        """'' when the step is done and still valid; else why it runs. `probe`, asked last, says why a result
+        that is not a file (an image, a running service) no longer counts, or ''."""
         record = self._load().get(self.chain, {}).get(step.session)
         if record is None:
             return "not run yet"
@@ -132,7 +173,7 @@ class State:
             return f"{', '.join(missing)} missing"
         if record.get("fingerprint") != fingerprint(self.root, self.steps, step):
             return "its inputs changed"
-        return ""
+        return probe() if probe else ""
 
     def record(self, step: Step, env: str) -> None:
         data = self._load()

@@ -3,7 +3,8 @@
     docker-env        C1: docker_env_report.md (engine, Compose, GPU passthrough)
     docker-base       debootstrap + `docker import`: the air-gapped base image (root)
     wheelhouse        `pip wheel` of the image's pins into wheelhouse/<variant>/
-    docker-build      hadolint, then an offline BuildKit build of deploy/docker/Dockerfile.<variant>
+    docker-build      hadolint, then an offline BuildKit build of deploy/docker/Dockerfile.<variant>; a failure
+                      stops the stack and writes docker_error_report_N.md
     container-check   checks inside the image: container_env_check.log
     deploy            compose up, endpoint and smoke checks, latency/throughput/memory: deploy_report.md
 """
@@ -11,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -47,7 +49,8 @@ def register(sub: Any) -> None:
     deploy = sub.add_parser("deploy", help="compose up, check and measure the service: deploy_report.md (C3)")
     variant(deploy)
     deploy.add_argument("--checkpoint", type=Path, default=Path(CHECKPOINT.path), help="the weights to serve")
-    deploy.add_argument("--port", type=int, default=8000, help="host port of the service (default 8000)")
+    deploy.add_argument("--port", type=int, default=int(os.environ["PORT"]) if os.environ.get("PORT", "").isdigit() else 8000,
+                        help="host port of the service (default: $PORT, else 8000)")
     deploy.add_argument("--requests", type=int, default=200, help="requests for the latency and throughput figures")
     deploy.add_argument("--concurrency", type=int, default=4, help="client threads for the throughput figure")
     deploy.add_argument("--timeout", type=float, default=180, help="seconds to wait for /health")
@@ -78,7 +81,10 @@ def run(project: Project, args: argparse.Namespace) -> int:
         elif args.command == "wheelhouse":
             image.build_wheelhouse(project, variant, args.pip_python)
         elif args.command == "docker-build":
-            image.build_image(project, variant, args.base_image)
+            try:
+                image.build_image(project, variant, args.base_image)
+            except DockerError as err:
+                raise deploy.build_failed(project, variant, err) from None
         elif args.command == "container-check":
             log = image.container_check(project, variant, args.checkpoint)
             print(f"{image.LOG}: torch {log.get('torch_version')}, cuda_available {log.get('cuda_available')}, "

@@ -245,23 +245,39 @@ def next_error_report(project: Project) -> Path:
     return template.with_name(template.name.format(n=max(numbers, default=0) + 1))
 
 
-def fail(project: Project, variant: str, err: DeployFailure, env: dict[str, str]) -> Path:
+DEPLOY_TODO = ("- Read the container log below; `nox -s container_check` runs the model load and the service import "
+               "inside the image with their errors.\n- Fix, then `nox -s docker` resumes (or `nox -s docker_build` and "
+               "`nox -s deploy` again).")
+
+
+def fail(project: Project, variant: str, err: DeployFailure, env: dict[str, str], stage: str = "C3",
+         todo: str = DEPLOY_TODO) -> Path:
     """Collect the logs, stop the stack, write docker_error_report_N.md."""
     _, logs = compose(project, variant, "logs", "--no-color", "--tail", "200", env=env)
     _, ps = compose(project, variant, "ps", env=env)
     code, down = compose(project, variant, "down", "--remove-orphans", env=env)
     path = next_error_report(project)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = {"stage": "C3", "failed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "step": err.step,
+    data = {"stage": stage, "failed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "step": err.step,
             "problem": err.problem, "stopped": code == 0, "report": path.name}
-    body = (f"# Docker deploy failure ({path.stem.rsplit('_', 1)[1]})\n\n**{err.step}**: {err.problem}\n\n"
+    body = (f"# Docker {'build' if err.step == 'build' else 'deploy'} failure ({path.stem.rsplit('_', 1)[1]})\n\n"
+            f"**{err.step}**: {err.problem}\n\n"
             f"The stack was stopped (`{' '.join(compose_argv(project, variant))} down`: exit {code}).\n\n"
-            "## What to do\n\n- Read the container log below; `nox -s container_check` runs the model load and the "
-            "service import inside the image with their errors.\n- Fix, then `nox -s docker_build` and `nox -s deploy` again.\n\n"
+            f"## What to do\n\n{todo}\n\n"
             + (f"## Detail\n\n```\n{err.detail}\n```\n\n" if err.detail else "")
             + f"## Containers\n\n```\n{ps}\n```\n\n## Container log (last 200 lines)\n\n```\n{logs}\n```\n\n## Compose down\n\n```\n{down}\n```\n")
     path.write_text(join(data, body), encoding="utf-8")
     return path
+
+
+def build_failed(project: Project, variant: str, err: DockerError) -> DockerError:
+    """A failed docker_build: stop the stack (no container of the project keeps running an image the code no
+    longer builds), write docker_error_report_N.md with the build's output; the error to raise, naming it."""
+    todo = (f"- The build's last lines are under Detail. Hint: {err.hint}.\n- Fix, then `nox -s docker` resumes at "
+            "docker_build (or `nox -s docker_build`, then the later sessions).")
+    path = fail(project, variant, DeployFailure("build", err.problem, err.output), {}, stage="C2", todo=todo)
+    written = path.relative_to(project.root).as_posix()
+    return DockerError(f"{err.problem}; the stack is stopped and {written} written", f"read {written}", err.output)
 
 
 def deploy(project: Project, variant: str, checkpoint: Path, port: int, requests: int, concurrency: int = 4,

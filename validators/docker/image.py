@@ -92,7 +92,9 @@ def build_base(project: Project, *, force: bool = False, mirror: str | None = No
             raise DockerError("debootstrap is not installed", "Debian/Ubuntu: `sudo apt-get install -y debootstrap`")
         if os.geteuid() != 0:
             raise DockerError("debootstrap must run as root (it creates device files and chroots)",
-                              "run `sudo -E nox -s docker_base`, or build the base where you are root and `docker load` it")
+                              "run `sudo -E nox -s docker_base` (or `sudo -E nox -s docker`), or build the base where you "
+                              "are root and `docker load` it, or set BASE_IMAGE to an image whose python3 is "
+                              f"{version} (python:{version}-slim from a registry): then no base is built")
         with tempfile.TemporaryDirectory(prefix="hephaestus-rootfs-") as tmp:
             rootfs = Path(tmp) / "rootfs"
             start = time.monotonic()
