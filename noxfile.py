@@ -168,7 +168,7 @@ def mini_data(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """Generate build/demo from a sample requirement (no API key, no network) and run its train_smoke."""
+    """Generate build/demo from a sample requirement (no API key, no network) and run its `nox -s project`."""
     install_framework(session)
     if DEMO_DIR.exists():
         shutil.rmtree(DEMO_DIR)
@@ -178,8 +178,8 @@ def demo(session: nox.Session) -> None:
         str(ROOT), str(DEMO_DIR),
     )
     with session.chdir(DEMO_DIR):
-        session.run("nox", "-s", "train_smoke")
-    session.log(f"demo project: {DEMO_DIR} (runs/latest/, reports/, README.md)")
+        session.run("nox", "-s", "project", "--", "--inherit")  # B1-B4 and every gate; the rules inherited
+    session.log(f"demo project: {DEMO_DIR} (runs/latest/, reports/, README.md; `nox -s docker` there deploys it)")
 
 
 @nox.session
