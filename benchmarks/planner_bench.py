@@ -70,7 +70,7 @@ def offline_time(cases: list[str], catalog: dict) -> dict:
 
 
 def llm_time(text: str, catalog: dict, runs: int) -> dict:
-    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path.insert(0, str(ROOT / "tests" / "helpers"))
     from llm_server import LLMServer, Reply
 
     from hooks.planner.llm import plan_with_llm

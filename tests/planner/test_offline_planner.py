@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from hooks.planner import clarify, scoring
-from hooks.planner.extract import extract, language
+from hooks.planner.extract import extract, language, zh_number
 from hooks.planner.offline import analyse, infer, reading
 from validators.schema import schema_errors
 
@@ -49,6 +49,54 @@ def test_latency_units_convert_to_ms(text, latency):
 def test_throughput_is_not_mistaken_for_data_or_latency(text):
     found = extract(text)
     assert (found.throughput_per_s.value, found.dataset_size, found.latency_ms) == (300.0, None, None)
+
+
+@pytest.mark.parametrize(("text", "size", "evidence"), [
+    ("We need a classifier for ~12k dermoscopy images across 7 lesion types.", 12000.0, "12k dermoscopy images"),
+    ("40 intent classes, 25k annotated utterances.", 25000.0, "25k annotated utterances"),
+    ("Predict house sale prices from ~45k listings.", 45000.0, "45k listings"),
+    ("using about 1.2 million daily sales rows (4 years of history)", 1_200_000.0, "1.2 million daily sales rows"),
+    ("共两百个类别，约两万张图片", 20000.0, "两万张"),
+    ("三千五百条评论", 3500.0, "三千五百条"),
+    ("帮我们搞个商品图片分类，类别大概两百个左右。机器是一张4090，24G显存。", None, None),
+    ("an image model for 200 classes", None, None),
+    ("under 20 ms per image", None, None),
+    ("3 months of data, 10k parameters, $3k credits", None, None),
+])
+def test_data_sizes_with_unknown_nouns_and_adjectives(text, size, evidence):
+    found = extract(text).dataset_size
+    assert ((found.value, found.evidence) if found else None) == ((size, evidence) if size else None)
+
+
+@pytest.mark.parametrize(("numeral", "value"), [("两百", 200.0), ("三千五百", 3500.0), ("一万五千", 15000.0), ("十二", 12.0),
+                                                ("三百零五", 305.0), ("两亿", 2e8)])
+def test_chinese_numerals(numeral, value):
+    assert zh_number(numeral) == value
+
+
+@pytest.mark.parametrize(("text", "days"), [
+    ("We have about 3 weeks.", 21.0), ("about 10 days to get it done", 10.0), ("within 6 weeks", 42.0),
+    ("Deadline in 2 weeks", 14.0), ("两个月时间", 60.0), ("三周内上线", 21.0),
+    ("forecast the next 7 days", None), ("3 months of data", None), ("we have 4 years of history", None),
+])
+def test_deadlines_with_and_without_within(text, days):
+    found = extract(text).deadline_days
+    assert (found.value if found else None) == days
+
+
+@pytest.mark.parametrize(("text", "value"), [("at a sustained 2,000 transactions per second", 2000.0),
+                                             ("25 frames per second", 25.0), ("10 GB/s of disk", None)])
+def test_throughput_in_any_unit_per_second(text, value):
+    found = extract(text).throughput_per_s
+    assert (found.value if found else None) == value
+
+
+@pytest.mark.parametrize(("text", "metric"), [("Target RMSE under 25,000 dollars.", ("RMSE", 25000.0)),
+                                              ("MAE below 1,234.5", ("MAE", 1234.5)), ("MAPE under 12%", ("MAPE%", 12.0)),
+                                              ("RMSE under 25, then deploy", ("RMSE", 25.0))])
+def test_error_targets_with_thousands_separators(text, metric):
+    found = extract(text).error_metric
+    assert (found.unit, found.value) == metric
 
 
 @pytest.mark.parametrize(("finding", "wished", "code"), [
