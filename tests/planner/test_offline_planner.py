@@ -9,7 +9,7 @@ import yaml
 
 from hooks.planner import clarify, scoring
 from hooks.planner.extract import extract, language, zh_number
-from hooks.planner.offline import analyse, infer, reading
+from hooks.planner.offline import analyse, infer, infer_family, reading
 from validators.schema import schema_errors
 
 from ..helpers import CATALOG
@@ -105,10 +105,11 @@ def test_sla_rules(finding, wished, code):
     assert scoring.sla_rule(finding, wished) == code
 
 
-@pytest.mark.parametrize(("hits", "code"), [([0, 0, 0], "F4"), ([1, 1, 0], "F3"), ([1.5, 1, 0], "F2"), ([2, 1, 0], "F1"),
-                                            ([2.5, 2.5], "F3")])
-def test_family_rules(hits, code):
-    assert scoring.family_rule(hits) == code
+@pytest.mark.parametrize(("probability", "cues", "code"), [
+    (0.9, "image_classification", "F1"), (0.5, "image_classification", "F1"), (0.45, "image_classification", "F2"),
+    (0.9, None, "F2"), (0.49, None, "F4"), (0.99, "text_classification", "F3"), (0.3, "text_classification", "F3")])
+def test_family_rules(probability, cues, code):
+    assert scoring.family_rule(probability, "image_classification", cues) == code
 
 
 def test_other_rules_and_threshold():
@@ -136,9 +137,28 @@ def test_every_item_at_or_below_threshold_gets_a_question_and_strategy():
 def test_a_vague_chinese_requirement_is_asked_in_chinese():
     analysis = analyse("做一个模型", CATALOG)
     family = next(i for i in analysis["items"] if i["name"] == "task family")
-    assert (family["score"], family["rule"]) == (0.3, "F4: no family cue")
+    assert (family["score"], family["rule"]) == (0.3, "F4: classifier unsure and no deciding cue word")
     assert family["clarification"]["question"] == clarify.QUESTIONS["task family"][1]
     assert all(i["clarification"] for i in analysis["items"] if i["score"] <= 0.6)
+
+
+def test_when_the_classifier_and_the_cue_words_disagree_the_family_is_asked():
+    # 患者 (patient) is a tabular-classification cue word; the classifier reads a number to predict (length of stay)
+    text = "根据入院时的检查指标和既往病史预测患者住院天数。"
+    inferred = infer_family(text, CATALOG)
+    assert (inferred["value"], inferred["cue_family"]) == ("tabular_regression", "tabular_classification")
+    family = next(i for i in analyse(text, CATALOG)["items"] if i["name"] == "task family")
+    assert (family["score"], family["rule"]) == (0.5, "F3: the classifier and the cue words disagree")
+    assert family["statement"].startswith("build a model for tabular regression (classifier 0.")
+    assert family["statement"].endswith("; the cue words point to tabular classification: 患者)")
+    assert family["clarification"]["question"] == clarify.QUESTIONS["task family"][1]
+
+
+def test_when_they_agree_the_statement_names_the_cue_words():
+    family = next(i for i in analyse(DEFAULT_REQUIREMENT, CATALOG)["items"] if i["name"] == "task family")
+    assert (family["score"], family["clarification"]) == (0.9, None)
+    assert family["statement"].endswith("; cue words agree: image, scans, digits, handwritten, Classif)")
+    assert family["evidence"] == "image, scans, digits, handwritten, Classif"
 
 
 def test_answers_are_rescored():
