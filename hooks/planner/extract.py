@@ -159,7 +159,7 @@ def _gpu(text: str) -> tuple[str | None, Finding | None, bool]:
     name = None
     for gpu in GPUS:
         spaced = gpu.replace(" ", r"\s?")
-        if re.search(A_START + r"(?:rtx\s?|nvidia\s?|tesla\s?)?" + spaced + A_END, text, re.IGNORECASE):
+        if re.search(A_START + r"(?:rtx\s?|nvidia\s?|tesla\s?)?" + spaced + r"s?" + A_END, text, re.IGNORECASE):  # "two V100s"
             name = gpu if gpu.startswith(("RTX", "H", "A", "L", "V", "T", "P")) else f"RTX {gpu}"
             break
     memory = None
@@ -196,7 +196,7 @@ CLASS_WORDS = r"类别|类|classes|categories"  # "200个类别" counts classes
 
 def _dataset_size(text: str) -> Finding | None:
     """The number of samples: a known noun ("10k labelled images", "3万张"), or with k/thousand/million any plural
-    noun that is not a unit ("45k listings"). Never a rate ("200 images/s"), a GPU count ("一张4090") or a class
+    noun that is not a unit ("45k listings"). Never a rate ("200 images/s"), a GPU count ("一张4090", "V100显卡一张") or a class
     count ("200 classes", "类别大概两百个": 个 alone is no data noun)."""
     patterns = [
         NUM + MULT + r"\+?\s*" + ADJECTIVES + r"(" + DATA_NOUNS + r")" + A_END,
@@ -210,7 +210,8 @@ def _dataset_size(text: str) -> Finding | None:
             before, after = text[max(0, m.start() - 8): m.start()], text[m.end():]
             if (re.match(RATE_AFTER, after, re.IGNORECASE) or "每秒" in text[max(0, m.start() - 6): m.start()]
                     or re.search(r"[$€¥￥]\s*$", before)                        # money: "$3k credits"
-                    or (m.group(3) in ("张", "块", "台") and re.match(GPU_AHEAD, after, re.IGNORECASE))
+                    or (m.group(3) in ("张", "块", "台") and (re.match(GPU_AHEAD, after, re.IGNORECASE)
+                                                         or re.search(r"(?:显卡|卡|gpu)\s*$", before, re.IGNORECASE)))
                     or re.match(r"\s*(?:个)?(?:" + CLASS_WORDS + ")", after, re.IGNORECASE)):
                 continue
             found.append(m)

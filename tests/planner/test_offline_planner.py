@@ -59,6 +59,7 @@ def test_throughput_is_not_mistaken_for_data_or_latency(text):
     ("共两百个类别，约两万张图片", 20000.0, "两万张"),
     ("三千五百条评论", 3500.0, "三千五百条"),
     ("帮我们搞个商品图片分类，类别大概两百个左右。机器是一张4090，24G显存。", None, None),
+    ("预测未来30天的订单量，V100显卡一张。", None, None),
     ("an image model for 200 classes", None, None),
     ("under 20 ms per image", None, None),
     ("3 months of data, 10k parameters, $3k credits", None, None),
