@@ -1,15 +1,17 @@
-"""The task-family classifier: character n-gram TF-IDF and multinomial logistic regression, inferred in pure Python.
+"""The task-family classifier: character and word n-gram TF-IDF, multinomial logistic regression, in pure Python.
 
     from hooks.planner.classifier import predict_proba
     predict_proba("根据入院时的检查指标预测患者住院天数")   # {'tabular_regression': 0.6, ...}, the five sum to 1
 
 The model is trained at build time with scikit-learn on the bilingual corpus in hooks/planner/corpus/
-(`nox -s classifier`) and shipped as family_model.json next to this module: the vocabulary of character
-n-grams (inside word boundaries, as scikit-learn's `char_wb` analyzer), each n-gram's idf and one weight
-per family, and the intercepts. Inference needs only the standard library, because copier's interpreter
-runs the hooks and has no numpy: it is the exact arithmetic of scikit-learn's TfidfVectorizer
-(sublinear tf, l2 norm) followed by LogisticRegression.predict_proba (softmax). A test checks the two
-agree within 1e-6 where scikit-learn is installed. Deterministic, no network.
+(`nox -s classifier`) and shipped as family_model.json next to this module. Two blocks of features:
+character n-grams inside word boundaries (scikit-learn's `char_wb` analyzer: what reads Chinese) and word
+n-grams (its `word` analyzer: what reads English); per n-gram the file holds its idf and one weight per
+family, plus the intercepts. Inference needs only the standard library, because copier's interpreter
+runs the hooks and has no numpy: it is the exact arithmetic of scikit-learn's FeatureUnion of two
+TfidfVectorizers (sublinear tf, each block l2-normalised) followed by LogisticRegression.predict_proba
+(softmax). A test checks the two agree within 1e-6 where scikit-learn is installed. Deterministic, no
+network.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def normalise(text: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[\W_]+", " ", text)).strip()
 
 
-def ngrams(text: str, low: int, high: int) -> list[str]:
+def char_ngrams(text: str, low: int, high: int) -> list[str]:
     """scikit-learn's `char_wb` n-grams of a preprocessed text: each word padded with a space on both sides."""
     out = []
     for word in text.split():
@@ -46,21 +48,35 @@ def ngrams(text: str, low: int, high: int) -> list[str]:
     return out
 
 
+def word_ngrams(text: str, low: int, high: int, token_pattern: str = r"(?u)\b\w\w+\b",
+                stop_words: frozenset[str] | list[str] = frozenset()) -> list[str]:
+    """scikit-learn's `word` n-grams of a preprocessed text: the tokens, less the stop words, joined by a space."""
+    stop = set(stop_words)
+    tokens = [t for t in re.findall(token_pattern, text) if t not in stop]
+    return [" ".join(tokens[i: i + n]) for n in range(low, high + 1) for i in range(len(tokens) - n + 1)]
+
+
+def analyse(spec: dict[str, Any], text: str) -> list[str]:
+    """The n-grams of one feature block (its spec in the model's params) for a preprocessed text."""
+    if spec["analyzer"] == "char_wb":
+        return char_ngrams(text, *spec["ngram_range"])
+    return word_ngrams(text, *spec["ngram_range"], spec["token_pattern"], spec["stop_words"])
+
+
 @lru_cache(maxsize=4)
 def load_model(path: Path = MODEL_PATH) -> dict[str, Any]:
     """The shipped model (see train.py in hooks/planner/corpus/ for its fields)."""
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def features(text: str, model: dict[str, Any]) -> dict[str, float]:
-    """The l2-normalised TF-IDF vector of the text over the model's vocabulary, as {n-gram: value}."""
-    low, high = model["params"]["ngram_range"]
+def features(text: str, model: dict[str, Any], block: str) -> dict[str, float]:
+    """One block's l2-normalised TF-IDF vector of the text over the model's vocabulary, as {n-gram: value}."""
+    spec, table = model["params"]["blocks"][block], model["features"][block]
     counts: dict[str, int] = {}
-    table = model["features"]
-    for gram in ngrams(normalise(text), low, high):
+    for gram in analyse(spec, normalise(text)):
         if gram in table:
             counts[gram] = counts.get(gram, 0) + 1
-    values = {g: (1.0 + math.log(c)) * table[g][0] for g, c in counts.items()}
+    values = {g: (1.0 + math.log(c)) * table[g][0] for g, c in counts.items()}  # sublinear tf times idf
     norm = math.sqrt(sum(v * v for v in values.values()))
     return {g: v / norm for g, v in values.items()} if norm else {}
 
@@ -68,12 +84,14 @@ def features(text: str, model: dict[str, Any]) -> dict[str, float]:
 def predict_proba(text: str, model: dict[str, Any] | None = None) -> dict[str, float]:
     """The probability of every family the model knows, in the model's class order."""
     model = model or load_model()
-    classes, table = model["classes"], model["features"]
+    classes = model["classes"]
     scores = list(model["intercept"])
-    for gram, value in features(text, model).items():
-        weights = table[gram]
-        for k in range(len(classes)):
-            scores[k] += value * weights[k + 1]
+    for block in model["params"]["blocks"]:
+        table = model["features"][block]
+        for gram, value in features(text, model, block).items():
+            weights = table[gram]
+            for k in range(len(classes)):
+                scores[k] += value * weights[k + 1]
     top = max(scores)
     exps = [math.exp(s - top) for s in scores]
     total = sum(exps)

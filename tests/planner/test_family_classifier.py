@@ -49,37 +49,45 @@ def sample() -> list[str]:
 
 
 def test_pure_python_inference_equals_scikit_learn():
+    """scikit-learn's FeatureUnion and LogisticRegression, given the shipped file's numbers, against classifier.py."""
     np = pytest.importorskip("numpy")
     pytest.importorskip("sklearn")
-    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    params, table = MODEL["params"], MODEL["features"]
-    vocabulary = list(table)
-    vectorizer = TfidfVectorizer(analyzer=params["analyzer"], ngram_range=tuple(params["ngram_range"]),
-                                 preprocessor=classifier.normalise, sublinear_tf=params["sublinear_tf"],
-                                 vocabulary=vocabulary)
-    vectorizer.idf_ = np.array([table[g][0] for g in vocabulary])
+    from hooks.planner.corpus.train import vectorizer
+
+    tables = MODEL["features"]
+    union = vectorizer(MODEL["params"], {block: list(table) for block, table in tables.items()})
+    for block, vec in union.transformer_list:
+        vec.idf_ = np.array([w[0] for w in tables[block].values()])
+    rows = [w for table in tables.values() for w in table.values()]
     model = LogisticRegression()
     model.classes_ = np.array(MODEL["classes"])
-    model.coef_ = np.array([[table[g][k + 1] for g in vocabulary] for k in range(len(MODEL["classes"]))])
+    model.coef_ = np.array([[w[k + 1] for w in rows] for k in range(len(MODEL["classes"]))])
     model.intercept_ = np.array(MODEL["intercept"])
-    model.n_features_in_ = len(vocabulary)
+    model.n_features_in_ = len(rows)
     texts = sample()
-    expected = model.predict_proba(vectorizer.transform(texts))
+    expected = model.predict_proba(union.transform(texts))
     for text, row in zip(texts, expected, strict=True):
         got = classifier.predict_proba(text)
         assert list(got) == MODEL["classes"]
         assert max(abs(got[c] - p) for c, p in zip(MODEL["classes"], row, strict=True)) < 1e-6, text
 
 
-def test_char_wb_ngrams_match_scikit_learn():
+@pytest.mark.parametrize("spec", [
+    {"analyzer": "char_wb", "ngram_range": [1, 3]}, {"analyzer": "char_wb", "ngram_range": [2, 5]},
+    {"analyzer": "word", "ngram_range": [1, 2], "token_pattern": r"(?u)\b\w\w+\b", "stop_words": []},
+    {"analyzer": "word", "ngram_range": [1, 3], "token_pattern": r"(?u)\b[a-z][a-z]+\b", "stop_words": ["the", "of"]},
+    MODEL["params"]["blocks"]["char"], MODEL["params"]["blocks"]["word"]])
+def test_ngrams_match_scikit_learn(spec):
     pytest.importorskip("sklearn")
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    analyzer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), preprocessor=classifier.normalise).build_analyzer()
+    extra = {"token_pattern": spec["token_pattern"], "stop_words": spec["stop_words"]} if spec["analyzer"] == "word" else {}
+    theirs = TfidfVectorizer(analyzer=spec["analyzer"], ngram_range=tuple(spec["ngram_range"]),
+                             preprocessor=classifier.normalise, **extra).build_analyzer()
     for text in sample():
-        assert classifier.ngrams(classifier.normalise(text), 1, 3) == analyzer(text)
+        assert sorted(classifier.analyse(spec, classifier.normalise(text))) == sorted(theirs(text))
 
 
 def normalised(text: str) -> str:

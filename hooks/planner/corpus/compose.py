@@ -22,8 +22,8 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 SEED = 13
-PER_LANGUAGE = 200  # texts per family and language
-NAMED = 45          # of which short task names ("loan default prediction", "负荷预测") in a short frame
+PER_LANGUAGE = 400  # texts per family and language
+NAMED = 60          # of which short task names ("loan default prediction", "负荷预测") in a short frame
 GPU_MEMORY = {"T4": 16, "A100": 80, "V100": 32, "RTX 4090": 24, "RTX 3090": 24, "L4": 24, "A10": 24, "H100": 80}
 NUMBERS = {
     "ms": ["5", "10", "20", "30", "50", "80", "100", "150", "200", "300", "500"], "sec": ["0.5", "1", "2"],
