@@ -1,9 +1,9 @@
 """The offline planner: a deterministic reading of a requirement (English or Chinese), no network.
 
     analysis = analyse("对PCB缺陷照片分类，单张推理不超过50毫秒，T4显卡", load_catalog())
-    analysis["family"]   # {'value': 'image_classification', 'score': 0.9, 'evidence': ['照片', '缺陷']}
+    analysis["family"]   # {'value': 'image_classification', 'score': 0.9, 'evidence': ['照片', '缺陷', '分类']}
 
-Family: the classifier decides (hooks/planner/classifier.py: character n-grams and logistic regression,
+Family: the classifier decides (hooks/planner/classifier.py: character and word n-grams, logistic regression,
 trained on the bilingual corpus in hooks/planner/corpus/, inferred in pure Python). The cue words stay as
 evidence: count the catalog's cue words of each family (catalog.yml `keywords`); generic cues
 ("classify", "分类", "estimate", "回归") add half a hit to the families they fit; a family with strictly
