@@ -4,6 +4,7 @@
     nox -s tests     # unit tests, then end-to-end tests (generate projects, run their own nox sessions)
     nox -s corpus    # the whole bugfix fault corpus (tests runs one fault per fix mechanism)
     nox -s bench     # bench.py (copy, setup uv vs pip, train_smoke, Lightning vs plain) and planner_bench.py
+    nox -s classifier  # retrain the planner's task-family classifier: rewrites hooks/planner/family_model.json
     nox -s upgrade   # move requirements/*.txt to the newest versions pyproject.toml allows, then run the tests
     nox -s lock      # re-resolve requirements/*.txt after an edit to pyproject.toml or requirements/torch.in
     nox -s mini_data # rebuild the shipped mini datasets, hooks/mini/<family>/, after an edit to hooks/mini/build.py
@@ -180,6 +181,17 @@ def demo(session: nox.Session) -> None:
     with session.chdir(DEMO_DIR):
         session.run("nox", "-s", "project", "--", "--inherit")  # B1-B4 and every gate; the rules inherited
     session.log(f"demo project: {DEMO_DIR} (runs/latest/, reports/, README.md; `nox -s docker` there deploys it)")
+
+
+@nox.session
+def classifier(session: nox.Session) -> None:
+    """Retrain the planner's task-family classifier on hooks/planner/corpus/ and rewrite hooks/planner/family_model.json.
+
+    Needs only scikit-learn and PyYAML, at the versions the lock pins (the model records both the corpus's
+    sha256 and the scikit-learn version). Run it after editing the corpus; the unit tests fail until you do.
+    """
+    session.install("-c", os.fspath(LOCK), "scikit-learn", "pyyaml")
+    session.run("python", "hooks/planner/corpus/train.py", *session.posargs)
 
 
 @nox.session

@@ -24,8 +24,10 @@ MULTIPLIERS = {
     "k": 1e3, "thousand": 1e3, "千": 1e3, "m": 1e6, "million": 1e6, "mio": 1e6, "百万": 1e6,
     "万": 1e4, "亿": 1e8, "b": 1e9, "billion": 1e9,
 }
-NUM = r"(\d[\d,]*(?:\.\d+)?|[零一二两三四五六七八九十百]+)"
-MULT = r"\s*(k|thousand|million|mio|m|billion|千|百万|万|亿)?"
+NUM = r"(\d[\d,]*(?:\.\d+)?|[零一二两三四五六七八九十百千万亿]+)"
+# a number whose thousands are separated by commas ("25,000"), else a plain one ("4.5", "2000")
+SEPARATED = r"(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
+MULT = r"\s*(k(?![a-z])|thousand|million|mio|m(?![a-z])|billion|千|百万|万|亿)?"
 UPPER = r"(under|below|less than|at most|no more than|within|max(?:imum)?|<=?|≤|不超过|不高于|低于|小于|少于|以内|之内|以下|内)"
 LOWER = r"(above|over|at least|more than|exceed(?:s|ing)?|minimum|>=?|≥|不低于|不少于|高于|大于|超过|以上|达到)"
 
@@ -36,19 +38,23 @@ GPU_MEMORY_GB = {"H200": 141, "H100": 80, "A100": 80, "A800": 80, "H800": 80, "A
                  "RTX 3080": 10, "RTX 2080 Ti": 11}
 
 
+ZH_UNITS = {"十": 10, "百": 100, "千": 1000}
+ZH_SECTIONS = {"万": 10_000, "亿": 100_000_000}
+
+
 def zh_number(text: str) -> float:
-    """'十二' -> 12, '两' -> 2, '三百' -> 300 (small Chinese numerals, enough for deadlines and counts)."""
-    total, current = 0, 0
+    """'十二' -> 12, '两百' -> 200, '三千五百' -> 3500, '一万五千' -> 15000, '两亿' -> 2e8."""
+    total, section, current = 0, 0, 0
     for ch in text:
         if ch in ZH_DIGITS:
             current = ZH_DIGITS[ch]
-        elif ch == "十":
-            total += (current or 1) * 10
+        elif ch in ZH_UNITS:
+            section += (current or 1) * ZH_UNITS[ch]
             current = 0
-        elif ch == "百":
-            total += (current or 1) * 100
-            current = 0
-    return float(total + current)
+        elif ch in ZH_SECTIONS:
+            total += ((section + current) or 1) * ZH_SECTIONS[ch]
+            section, current = 0, 0
+    return float(total + section + current)
 
 
 def number(text: str, multiplier: str | None = None) -> float:
@@ -115,7 +121,8 @@ def _latency(text: str) -> Finding | None:
 
 def _throughput(text: str) -> Finding | None:
     patterns = [
-        NUM + MULT + r"\s*(?:images?|samples?|requests?|queries|predictions?|rows|texts?|items?|张|条|次|个|帧)?\s*(?:/\s*s(?:ec)?|per second|每秒)" + A_END,
+        # "300 images/s", "2,000 transactions per second": any one word (not a data-rate unit) between
+        NUM + MULT + r"\s*(?:(?!(?:[kmgt]i?b|bytes?|bits?)\b)[a-z]+\s*|张|条|次|个|帧|笔)?\s*(?:/\s*s(?:ec)?|per second|每秒)" + A_END,
         r"(?:qps|rps|throughput|每秒(?:处理|推理)?)\D{0,12}?" + NUM + MULT,
         NUM + MULT + r"\s*(?:qps|rps)" + A_END,
     ]
@@ -141,10 +148,10 @@ def _percent(text: str, cue: str) -> Finding | None:
 
 
 def _error_metric(text: str) -> Finding | None:
-    m = _first(A_START + r"(mape|rmse|mae|mse|smape)" + A_END + r"[^\d]{0,20}?(\d+(?:\.\d+)?)\s*(%)?", text)
+    m = _first(A_START + r"(mape|rmse|mae|mse|smape)" + A_END + r"[^\d]{0,20}?" + SEPARATED + r"\s*(%)?", text)
     if not m:
         return None
-    return Finding(float(m.group(2)), m.group(1).upper() + ("%" if m.group(3) else ""), m.group(0),
+    return Finding(number(m.group(2)), m.group(1).upper() + ("%" if m.group(3) else ""), m.group(0),
                    _bounded(text, m.start(), m.end()))
 
 
@@ -152,7 +159,7 @@ def _gpu(text: str) -> tuple[str | None, Finding | None, bool]:
     name = None
     for gpu in GPUS:
         spaced = gpu.replace(" ", r"\s?")
-        if re.search(A_START + r"(?:rtx\s?|nvidia\s?|tesla\s?)?" + spaced + A_END, text, re.IGNORECASE):
+        if re.search(A_START + r"(?:rtx\s?|nvidia\s?|tesla\s?)?" + spaced + r"s?" + A_END, text, re.IGNORECASE):  # "two V100s"
             name = gpu if gpu.startswith(("RTX", "H", "A", "L", "V", "T", "P")) else f"RTX {gpu}"
             break
     memory = None
@@ -168,25 +175,71 @@ def _gpu(text: str) -> tuple[str | None, Finding | None, bool]:
     return name, memory, cpu_only
 
 
+DATA_NOUNS = (r"images?|photos?|pictures?|scans?|samples?|examples?|rows?|records?|texts?|reviews?|sentences?|"
+              r"documents?|tweets?|emails?|comments?|messages?|articles?|patients?|customers?|transactions?|utterances?|"
+              r"listings?|entries|observations?|instances?|tickets?|posts?|clips?|videos?|recordings?|logs?|"
+              r"time steps|hours of data|days of data|readings")
+ZH_DATA_NOUNS = r"个时间点|时间点|张|条|行|个样本|样本|篇|份|幅|段|名|位|笔|天的数据"
+# up to two words between a number and its noun ("12k dermoscopy images", "1.2 million daily sales rows"),
+# never a unit or a function word ("20 ms per image" is no data size)
+ADJECTIVES = (r"(?:(?!(?:per|of|a|an|the|and|or|to|in|on|at|for|with|from|by|ms|s|sec|seconds?|minutes?|hours?|"
+              r"days?|weeks?|months?|years?|[kmgt]i?b)\b)[a-z][\w-]*\s+){0,2}?")
+# a count that is not a data size, even with a multiplier ("10k parameters", "$3k credits", "200 classes")
+NOT_DATA = (r"(?:parameters?|params|weights|tokens?|dollars?|euros?|usd|eur|credits?|requests?|queries|calls|"
+            r"predictions?|users?|visitors?|classes|categories|species|types|labels|intents|features|columns|"
+            r"attributes|variables|steps?|epochs?|hours?|days?|weeks?|months?|years?|gpus?|cores?|nodes?)")
+RATE_AFTER = r"\s*(?:/|per\s+(?:sec|second|minute|hour|day)|a (?:second|minute|day)|每秒|每天|每分钟)"
+GPU_AHEAD = (r"\s*(?:nvidia\s*|rtx\s*|tesla\s*)?(?:" + "|".join(re.escape(g) for g in GPUS) + r")(?![A-Za-z0-9])"
+             r"|\s*(?:显卡|卡|gpu)")
+CLASS_WORDS = r"类别|类|classes|categories"  # "200个类别" counts classes
+
+
 def _dataset_size(text: str) -> Finding | None:
-    nouns = (r"(?:labell?ed\s+|annotated\s+|training\s+|grayscale\s+|product\s+)?"
-             r"(images?|photos?|pictures?|scans?|samples?|examples?|rows?|records?|texts?|reviews?|sentences?|documents?|"
-             r"tweets?|emails?|comments?|messages?|articles?|patients?|customers?|transactions?|time steps|"
-             r"hours of data|days of data|readings|个时间点|时间点|张|条|行|个样本|样本|篇|份|幅|段|名|位|笔|天的数据)")
-    for m in re.finditer(NUM + MULT + r"\+?\s*" + nouns, text, re.IGNORECASE):
-        rate = re.match(r"\s*(?:/|per\s+sec|每秒)", text[m.end():]) or "每秒" in text[max(0, m.start() - 6): m.start()]
-        if not rate:  # "200 images/s" and "每秒处理300张" are throughput, not data
-            return Finding(number(m.group(1), m.group(2)), "samples", m.group(0), _bounded(text, m.start(), m.end()))
-    return None
+    """The number of samples: a known noun ("10k labelled images", "3万张"), or with k/thousand/million any plural
+    noun that is not a unit ("45k listings"). Never a rate ("200 images/s"), a GPU count ("一张4090", "V100显卡一张") or a class
+    count ("200 classes", "类别大概两百个": 个 alone is no data noun)."""
+    patterns = [
+        NUM + MULT + r"\+?\s*" + ADJECTIVES + r"(" + DATA_NOUNS + r")" + A_END,
+        NUM + r"\s*(k(?![a-z])|thousand|million|mio|m(?![a-z])|billion)\+?\s*" + ADJECTIVES + r"((?!" + NOT_DATA + A_END + r")[a-z][\w-]*s)"
+        + A_END,
+        NUM + MULT + r"\+?\s*(" + ZH_DATA_NOUNS + r")",
+    ]
+    found = []
+    for pattern in patterns:
+        for m in re.finditer(pattern, text, re.IGNORECASE):
+            before, after = text[max(0, m.start() - 8): m.start()], text[m.end():]
+            if (re.match(RATE_AFTER, after, re.IGNORECASE) or "每秒" in text[max(0, m.start() - 6): m.start()]
+                    or re.search(r"[$€¥￥]\s*$", before)                        # money: "$3k credits"
+                    or (m.group(3) in ("张", "块", "台") and (re.match(GPU_AHEAD, after, re.IGNORECASE)
+                                                         or re.search(r"(?:显卡|卡|gpu)\s*$", before, re.IGNORECASE)))
+                    or re.match(r"\s*(?:个)?(?:" + CLASS_WORDS + ")", after, re.IGNORECASE)):
+                continue
+            found.append(m)
+    if not found:
+        return None
+    m = min(found, key=lambda f: f.start())
+    return Finding(number(m.group(1), m.group(2)), "samples", m.group(0), _bounded(text, m.start(), m.end()))
 
 
 def _deadline(text: str) -> Finding | None:
+    """Days until delivery: "within 3 weeks", "in 2 months", "We have about 3 weeks", "10 days to get it done",
+    "三周内", "两个月时间". Never a horizon or a history ("the next 7 days", "3 months of data")."""
     days = {"day": 1, "days": 1, "天": 1, "week": 7, "weeks": 7, "周": 7, "星期": 7, "个星期": 7, "month": 30,
             "months": 30, "月": 30, "个月": 30}
-    m = _first(r"(?:within|in|deadline[^\d]{0,10}|due in|needs? to ship in)\s*" + NUM + r"\s*(days?|weeks?|months?)" + A_END, text) or _first(
-        NUM + r"\s*(天|周|个星期|星期|个月|月)(?:内|之内|以内|完成|交付|上线)", text)
-    if m:
-        return Finding(number(m.group(1)) * days[m.group(2).lower()], "days", m.group(0), True)
+    lead = (r"(?:within|in|deadline[^\d]{0,10}|due in|needs? to ship in|have|has|got|give|given|allow|allowed|takes?|"
+            r"timeline(?: of| is)?|time ?frame(?: of| is)?)\s+(?:(?:about|around|roughly|approximately|only|just|"
+            r"at most|up to|no more than)\s+|~\s*)?")
+    patterns = [
+        lead + NUM + r"\s*(days?|weeks?|months?)" + A_END + r"(?!\s+(?:of|ahead|old|back|history|horizon))",
+        NUM + r"\s*(days?|weeks?|months?)" + A_END + r"(?=\s+(?:to (?:deliver|ship|finish|complete|build|get|do|"
+        r"launch)|left|until|for (?:the )?(?:project|delivery|first version|prototype)))",
+        NUM + r"\s*(天|周|个星期|星期|个月|月)(?:内|之内|以内|完成|交付|上线|的时间|时间)",
+    ]
+    for pattern in patterns:
+        m = _first(pattern, text)
+        if m and not re.search(r"(?:next|last|past|previous|every|per|未来|过去)\s*$", text[max(0, m.start() - 8): m.start()],
+                               re.IGNORECASE):
+            return Finding(number(m.group(1)) * days[m.group(2).lower()], "days", m.group(0), True)
     return None
 
 

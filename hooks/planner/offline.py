@@ -1,11 +1,15 @@
 """The offline planner: a deterministic reading of a requirement (English or Chinese), no network.
 
     analysis = analyse("对PCB缺陷照片分类，单张推理不超过50毫秒，T4显卡", load_catalog())
-    analysis["family"]   # {'value': 'image_classification', 'score': 0.9, 'evidence': ['照片', '缺陷']}
+    analysis["family"]   # {'value': 'image_classification', 'score': 0.9, 'evidence': ['照片', '缺陷', '分类']}
 
-Family: count the catalog's cue words of each family (catalog.yml `keywords`); generic cues
-("classify", "分类", "estimate", "回归") add half a hit to the families they fit. The top count
-wins; the margin gives the score (hooks/planner/scoring.py, rules F1-F4).
+Family: the classifier decides (hooks/planner/classifier.py: character and word n-grams, logistic regression,
+trained on the bilingual corpus in hooks/planner/corpus/, inferred in pure Python). The cue words stay as
+evidence: count the catalog's cue words of each family (catalog.yml `keywords`); generic cues
+("classify", "分类", "estimate", "回归") add half a hit to the families they fit; a family with strictly
+the most hits is the cues' family. The classifier's probability and whether the cues agree give the
+score (hooks/planner/scoring.py, rules F1-F4): when they disagree the score is 0.5, below the
+clarification threshold, so the researcher is asked.
 
 Model: the catalog lists each family's candidates small first. The larger one is chosen when the
 requirement states at least 50,000 samples, does not restrict training to a CPU, and does not ask
@@ -19,7 +23,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from . import scoring
+from . import classifier, scoring
 from .extract import CJK, Extraction, extract, language
 
 GENERIC_CUES = {
@@ -48,8 +52,8 @@ def _cue_hits(text: str, words: list[str]) -> list[str]:
     return found
 
 
-def infer_family(text: str, catalog: dict[str, Any]) -> dict[str, Any]:
-    """{'value', 'score', 'rule', 'evidence', 'hits'} for the family the text points to."""
+def cue_evidence(text: str, catalog: dict[str, Any]) -> tuple[dict[str, float], dict[str, list[str]]]:
+    """(hits, words) per family: one hit per cue word of the catalog, half a hit per generic cue."""
     hits: dict[str, float] = {}
     evidence: dict[str, list[str]] = {}
     for family, spec in catalog.items():
@@ -61,10 +65,44 @@ def infer_family(text: str, catalog: dict[str, Any]) -> dict[str, Any]:
             for family in families:
                 hits[family] += 0.5
                 evidence[family].append(m.group(0))
+    return hits, evidence
+
+
+def cue_family(hits: dict[str, float]) -> str | None:
+    """The family with strictly the most cue hits; None without any hit or on a tie."""
+    ranked = sorted(hits.values(), reverse=True)
+    if not ranked or ranked[0] == 0 or (len(ranked) > 1 and ranked[0] == ranked[1]):
+        return None
+    return max(hits, key=lambda f: hits[f])
+
+
+def infer_family(text: str, catalog: dict[str, Any]) -> dict[str, Any]:
+    """The classifier's family, scored with the cue words' agreement.
+
+    {'value', 'score', 'rule', 'probability', 'probabilities', 'cue_family', 'evidence' (the cue words
+    of the chosen family), 'hits', 'cue_words'}.
+    """
+    hits, evidence = cue_evidence(text, catalog)
+    known = classifier.predict_proba(text)
+    probabilities = {family: known.get(family, 0.0) for family in catalog}
     order = list(catalog)
-    best = max(order, key=lambda f: (hits[f], -order.index(f)))
-    code = scoring.family_rule(list(hits.values()))
-    return {"value": best, **scoring.rule(code), "evidence": evidence[best], "hits": hits}
+    best = max(order, key=lambda f: (probabilities[f], -order.index(f)))
+    cues = cue_family(hits)
+    code = scoring.family_rule(probabilities[best], best, cues)
+    return {"value": best, **scoring.rule(code), "probability": probabilities[best], "probabilities": probabilities,
+            "cue_family": cues, "evidence": evidence[best], "hits": hits, "cue_words": evidence}
+
+
+def family_explanation(inferred: dict[str, Any], catalog: dict[str, Any]) -> str:
+    """'classifier 0.82; cue words agree: price, house' and the like, for the family item's statement."""
+    head = f"classifier {inferred['probability']:.2f}"
+    cues = inferred["cue_family"]
+    if cues is None:
+        return f"{head}; no cue word decides"
+    words = ", ".join(inferred["cue_words"][cues])
+    if cues == inferred["value"]:
+        return f"{head}; cue words agree: {words}"
+    return f"{head}; the cue words point to {catalog[cues]['label'].lower()}: {words}"
 
 
 def choose_model(family: str, found: Extraction, catalog: dict[str, Any]) -> tuple[str, str]:
@@ -171,9 +209,10 @@ def analyse(requirement: str, catalog: dict[str, Any], family: str | None = None
         items.append(item)
 
     add("problem", "problem statement", sentences(text)[0], scoring.problem_rule(inferred["score"], words, cjk), text[:200])
-    family_note = "" if family == inferred["value"] else f" (the planner read {inferred['value']})"
-    add("goal", "task family", f"build a model for {spec['label'].lower()}{family_note}", inferred["rule"].split(":")[0],
-        ", ".join(inferred["evidence"]) or None)
+    family_note = "" if family == inferred["value"] else f"; the planner read {inferred['value']}"
+    add("goal", "task family",
+        f"build a model for {spec['label'].lower()} ({family_explanation(inferred, catalog)}{family_note})",
+        inferred["rule"].split(":")[0], ", ".join(inferred["evidence"]) or None)
     wished = set(found.qualitative)
     sla_items = [
         ("latency", "latency_ms", "inference latency <= {v:g} ms per request", "inference latency per request", "latency"),

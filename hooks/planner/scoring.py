@@ -10,10 +10,10 @@ is assumed until a human answers (the stage-A1 gate of docs/stages.md).
 | S2 | 0.8 | SLA: a number and unit, the bound implied by the metric ("50 ms latency") |
 | S3 | 0.4 | SLA: a wish without a number ("real-time", "高精度") |
 | S4 | 0.3 | SLA: not stated |
-| F1 | 0.9 | family: one family's cues win with at least 2 hits |
-| F2 | 0.75 | family: one family's cues win with 1 hit |
-| F3 | 0.5 | family: two families tie |
-| F4 | 0.3 | family: no cue at all |
+| F1 | 0.9 | family: the classifier is confident (p >= 0.5) and the cue words point to its family |
+| F2 | 0.75 | family: a confident classifier and no deciding cue word, or an unsure one the cue words confirm |
+| F3 | 0.5 | family: the classifier and the cue words point to different families (asked) |
+| F4 | 0.3 | family: the classifier is unsure (p < 0.5) and no cue word decides |
 | H1 | 0.9 | hardware: a GPU model is named, or CPU-only is stated |
 | H2 | 0.7 | hardware: "GPU" without a model |
 | H3 | 0.5 | hardware: not stated |
@@ -38,10 +38,10 @@ RULES: dict[str, tuple[float, str]] = {
     "S2": (0.8, "number and unit stated; bound implied"),
     "S3": (0.4, "wish without a number"),
     "S4": (0.3, "not stated"),
-    "F1": (0.9, "one family's cues win with at least 2 hits"),
-    "F2": (0.75, "one family's cues win with 1 hit"),
-    "F3": (0.5, "two families tie"),
-    "F4": (0.3, "no family cue"),
+    "F1": (0.9, "classifier confident and the cue words agree"),
+    "F2": (0.75, "classifier confident without a deciding cue word, or unsure and confirmed by the cue words"),
+    "F3": (0.5, "the classifier and the cue words disagree"),
+    "F4": (0.3, "classifier unsure and no deciding cue word"),
     "H1": (0.9, "GPU model named or CPU-only stated"),
     "H2": (0.7, "GPU mentioned without a model"),
     "H3": (0.5, "hardware not stated"),
@@ -57,6 +57,7 @@ RULES: dict[str, tuple[float, str]] = {
     "A2": (0.7, "answered in words"),
 }
 THRESHOLD = 0.6  # at or below: needs a clarification
+CONFIDENT = 0.5  # the classifier's probability for its family at which it counts as confident (five families)
 
 
 def rule(code: str) -> dict[str, Any]:
@@ -70,15 +71,15 @@ def sla_rule(finding: dict[str, Any] | None, wished: bool) -> str:
     return "S3" if wished else "S4"
 
 
-def family_rule(hits: list[int]) -> str:
-    """hits: cue counts per family, any order."""
-    ranked = sorted(hits, reverse=True)
-    top, second = ranked[0], (ranked[1] if len(ranked) > 1 else 0)
-    if top == 0:
-        return "F4"
-    if top == second:
+def family_rule(probability: float, family: str, cue_family: str | None) -> str:
+    """probability: the classifier's for `family`, its choice; cue_family: the family the cue words alone point
+    to (None: no cue word, or a tie)."""
+    if cue_family is not None and cue_family != family:
         return "F3"
-    return "F1" if top >= 2 else "F2"
+    confident = probability >= CONFIDENT
+    if cue_family == family:
+        return "F1" if confident else "F2"
+    return "F2" if confident else "F4"
 
 
 def hardware_rule(gpu: str | None, cpu_only: bool, gpu_mentioned: bool) -> str:
