@@ -198,8 +198,8 @@ def test_a_broken_build_stops_the_chain_at_docker_build_with_its_report_and_noth
     assert "docker: docker_build (its inputs changed): " in out
     assert ("error: docker build of demo_project:cpu failed (exit 1); the stack is stopped and reports/docker_error_report_1.md "
             "written (hint: read reports/docker_error_report_1.md)") in out
-    assert ("docker: stopped at docker_build: Returned code 1. The message above says why; fix it, then `nox -s docker` "
-            "resumes at docker_build") in out
+    assert ("docker: stopped at docker_build: docker_build failed (exit 1); the messages above say why. Fix it, "
+            "then `nox -s docker` resumes at docker_build") in out
     assert "docker: container_check" not in out.split("docker: stopped at docker_build")[1]
     front, body = split((project / "reports/docker_error_report_1.md").read_text())
     assert {k: front[k] for k in ("stage", "step", "stopped")} == {"stage": "C2", "step": "build", "stopped": True}
