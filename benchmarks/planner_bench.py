@@ -147,13 +147,16 @@ def param_check(catalog: dict) -> list[dict]:
             copier.run_copy(str(ROOT), dst, data={"project_name": "bench_project", "task_family": family},
                             defaults=True, unsafe=True, vcs_ref="HEAD", quiet=True)
             copy_s = time.perf_counter() - start
+            start = time.perf_counter()  # what `nox -s setup` adds in the project venv (here: this interpreter)
+            subprocess.run([sys.executable, "-m", "validators", "finish-setup"], cwd=dst, capture_output=True, check=True)
+            setup_s = time.perf_counter() - start
             tech = split((dst / "docs" / "plan" / "tech.md").read_text(encoding="utf-8"))[0]
             models = list(catalog[family]["models"])
             counted = json.loads(subprocess.run([sys.executable, "-c", COUNT.format(pkg="bench_project", models=models)],
                                                 cwd=dst, capture_output=True, text=True, check=True).stdout)
             for c in tech["candidates"]:
                 rows.append({"family": family, "model": c["key"], "tech_md": c["params"], "instantiated": counted[c["key"]],
-                             "copy_s": copy_s})
+                             "copy_s": copy_s, "setup_s": setup_s})
     return rows
 
 
@@ -192,6 +195,8 @@ def main() -> int:
                   f"{'yes' if r['tech_md'] == r['instantiated'] else 'NO'} |")
         copies = sorted({r["family"]: r["copy_s"] for r in rows}.values())
         print(f"\ncopier copy with the planner hook: {min(copies):.1f}-{max(copies):.1f} s per project")
+        setups = [r["setup_s"] for r in rows]
+        print(f"finish-setup (measure the models, the A3-A4 reports): {min(setups):.1f}-{max(setups):.1f} s per project")
         if any(r["tech_md"] != r["instantiated"] for r in rows):
             return 1
     return 0
