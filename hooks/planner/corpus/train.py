@@ -14,7 +14,8 @@ The corpus is hooks/planner/corpus/<family>.yaml, one file per family of catalog
    both blocks), then fit everything again on that vocabulary, so the shipped model is itself a fitted
    scikit-learn model. C, the character n-gram range and the feature count were chosen on the development
    table (tests/data/planner_corpus.yaml), never on a held-out text: C in {3, 10, 30}, char 1-3 or 1-4,
-   6,000 or 10,000 n-grams gave 96.2-97.2% there (one to three texts apart); the best is kept.
+   6,000 or 10,000 n-grams gave 96.2-97.2% there (one to three texts apart, on the 5,000-text corpus
+   before it grew to 6,000); the best is kept.
 3. Export: classes, intercepts, and per block and n-gram its idf and one weight per family, rounded to
    7 significant digits; the corpus's sha256 and these parameters are recorded in the file.
 
