@@ -106,6 +106,11 @@ def _first(pattern: str, text: str) -> re.Match[str] | None:
     return re.search(pattern, text, re.IGNORECASE)
 
 
+def _error_target(text: str, start: int) -> bool:
+    """Whether the number at `start` is an error metric's target ("MAE < 2000元", "RMSE under 1,200 units")."""
+    return re.search(r"(?:mae|rmse|mape|mse|误差)[^\d。.;；,，]{0,20}$", text[max(0, start - 24): start], re.IGNORECASE) is not None
+
+
 def _latency(text: str) -> Finding | None:
     unit_ms = r"(ms|msec|milliseconds?|毫秒)"
     m = _first(NUM + r"\s*" + unit_ms + A_END, text)
@@ -178,8 +183,8 @@ def _gpu(text: str) -> tuple[str | None, Finding | None, bool]:
 DATA_NOUNS = (r"images?|photos?|pictures?|scans?|samples?|examples?|rows?|records?|texts?|reviews?|sentences?|"
               r"documents?|tweets?|emails?|comments?|messages?|articles?|patients?|customers?|transactions?|utterances?|"
               r"listings?|entries|observations?|instances?|tickets?|posts?|clips?|videos?|recordings?|logs?|"
-              r"time steps|hours of data|days of data|readings")
-ZH_DATA_NOUNS = r"个时间点|时间点|张|条|行|个样本|样本|篇|份|幅|段|名|位|笔|天的数据"
+              r"time steps|hours of data|days of data|readings|specimens?|photographs?|cases")
+ZH_DATA_NOUNS = r"个时间点|时间点|张|条|行|个样本|样本|篇|份|幅|段|名|位|笔|天的数据|户|例|单|件"
 # up to two words between a number and its noun ("12k dermoscopy images", "1.2 million daily sales rows"),
 # never a unit or a function word ("20 ms per image" is no data size)
 ADJECTIVES = (r"(?:(?!(?:per|of|a|an|the|and|or|to|in|on|at|for|with|from|by|ms|s|sec|seconds?|minutes?|hours?|"
@@ -187,7 +192,9 @@ ADJECTIVES = (r"(?:(?!(?:per|of|a|an|the|and|or|to|in|on|at|for|with|from|by|ms|
 # a count that is not a data size, even with a multiplier ("10k parameters", "$3k credits", "200 classes")
 NOT_DATA = (r"(?:parameters?|params|weights|tokens?|dollars?|euros?|usd|eur|credits?|requests?|queries|calls|"
             r"predictions?|users?|visitors?|classes|categories|species|types|labels|intents|features|columns|"
-            r"attributes|variables|steps?|epochs?|hours?|days?|weeks?|months?|years?|gpus?|cores?|nodes?)")
+            r"attributes|variables|steps?|epochs?|seconds|minutes|hours?|days?|weeks?|months?|years?|gpus?|cores?|nodes?|"
+            r"(?:kilo|milli|centi)?(?:met(?:er|re)s|grams|lit(?:er|re)s)|tons|tonnes|miles|acres|hectares|"
+            r"watts|volts|pixels|dimensions|times|qps|rps|tps|fps)")
 RATE_AFTER = r"\s*(?:/|per\s+(?:sec|second|minute|hour|day)|a (?:second|minute|day)|每秒|每天|每分钟)"
 GPU_AHEAD = (r"\s*(?:nvidia\s*|rtx\s*|tesla\s*)?(?:" + "|".join(re.escape(g) for g in GPUS) + r")(?![A-Za-z0-9])"
              r"|\s*(?:显卡|卡|gpu)")
@@ -198,17 +205,21 @@ def _dataset_size(text: str) -> Finding | None:
     """The number of samples: a known noun ("10k labelled images", "3万张"), or with k/thousand/million any plural
     noun that is not a unit ("45k listings"). Never a rate ("200 images/s"), a GPU count ("一张4090", "V100显卡一张") or a class
     count ("200 classes", "类别大概两百个": 个 alone is no data noun)."""
+    any_plural = ADJECTIVES + r"((?!" + NOT_DATA + A_END + r")[a-z][\w-]*s)" + A_END
     patterns = [
         NUM + MULT + r"\+?\s*" + ADJECTIVES + r"(" + DATA_NOUNS + r")" + A_END,
-        NUM + r"\s*(k(?![a-z])|thousand|million|mio|m(?![a-z])|billion)\+?\s*" + ADJECTIVES + r"((?!" + NOT_DATA + A_END + r")[a-z][\w-]*s)"
-        + A_END,
+        NUM + r"\s*(k(?![a-z])|thousand|million|mio|m(?![a-z])|billion)\+?\s*" + any_plural,
+        # a thousand or more of any plural noun ("40,000 coins", "5,000 labelled questions"); a year is no count
+        A_START + r"(\d{1,3}(?:,\d{3})+|[1-9]\d{3,}(?<!1[89]\d\d)(?<!20\d\d))()\+?\s+" + any_plural,
         NUM + MULT + r"\+?\s*(" + ZH_DATA_NOUNS + r")",
+        r"(?:样本|数据|记录)量?(?:约|大约|共|有|为|是|[:：])*\s*" + NUM + MULT + r"\s*(个)(?!时间点|样本)",  # "样本2500个"
     ]
     found = []
     for pattern in patterns:
         for m in re.finditer(pattern, text, re.IGNORECASE):
             before, after = text[max(0, m.start() - 8): m.start()], text[m.end():]
-            if (re.match(RATE_AFTER, after, re.IGNORECASE) or "每秒" in text[max(0, m.start() - 6): m.start()]
+            if (number(m.group(1), m.group(2)) < 10 or _error_target(text, m.start())  # "一笔汇款"; "MAE under 50 cases"
+                    or re.match(RATE_AFTER, after, re.IGNORECASE) or "每秒" in text[max(0, m.start() - 6): m.start()]
                     or re.search(r"[$€¥￥]\s*$", before)                        # money: "$3k credits"
                     or (m.group(3) in ("张", "块", "台") and (re.match(GPU_AHEAD, after, re.IGNORECASE)
                                                          or re.search(r"(?:显卡|卡|gpu)\s*$", before, re.IGNORECASE)))
@@ -233,13 +244,16 @@ def _deadline(text: str) -> Finding | None:
         lead + NUM + r"\s*(days?|weeks?|months?)" + A_END + r"(?!\s+(?:of|ahead|old|back|history|horizon))",
         NUM + r"\s*(days?|weeks?|months?)" + A_END + r"(?=\s+(?:to (?:deliver|ship|finish|complete|build|get|do|"
         r"launch)|left|until|for (?:the )?(?:project|delivery|first version|prototype)))",
-        NUM + r"\s*(天|周|个星期|星期|个月|月)(?:内|之内|以内|完成|交付|上线|的时间|时间)",
+        NUM + r"\s*(?:个)?(半)?(天|周|个星期|星期|个月|月)(?:内|之内|以内|完成|交付|上线|出结果|的时间|时间)",
+        r"()(半)(个月|个星期)(?:内|之内|以内|完成|交付|上线|出结果|的时间|时间)",   # "半个月内": half a month
     ]
     for pattern in patterns:
         m = _first(pattern, text)
         if m and not re.search(r"(?:next|last|past|previous|every|per|未来|过去)\s*$", text[max(0, m.start() - 8): m.start()],
                                re.IGNORECASE):
-            return Finding(number(m.group(1)) * days[m.group(2).lower()], "days", m.group(0), True)
+            half = m.re.groups == 3 and m.group(2) == "半"  # "一个半月": a month and a half
+            count = (number(m.group(1)) if m.group(1) else 0.0) + (0.5 if half else 0.0)
+            return Finding(count * days[m.group(m.re.groups).lower()], "days", m.group(0), True)
     return None
 
 
@@ -251,14 +265,16 @@ def _budget(text: str) -> Finding | None:
         (r"(?:\$|usd\s*|us\$)\s*(\d[\d,]*(?:\.\d+)?)" + MULT, "USD"),
         (r"(\d[\d,]*(?:\.\d+)?)" + MULT + r"\s*(?:usd|dollars|美元|美金)", "USD"),
         (r"(?:€|eur\s*)\s*(\d[\d,]*(?:\.\d+)?)" + MULT, "EUR"),
-        (r"(\d[\d,]*(?:\.\d+)?)" + MULT + r"\s*(?:eur|euros?)", "EUR"),
+        (r"(\d[\d,]*(?:\.\d+)?)" + MULT + r"\s*(?:euros?|eur)" + A_END, "EUR"),
         (r"(?:¥|￥|rmb\s*|cny\s*)\s*(\d[\d,]*(?:\.\d+)?)" + MULT, "CNY"),
         (r"(\d[\d,]*(?:\.\d+)?)" + MULT + r"\s*(?:元|块|rmb|cny|人民币)", "CNY"),
     ]
     for pattern, currency in money:
         for m in re.finditer(pattern, text, re.IGNORECASE):
-            if not re.search(r"mae|rmse|mape|mse|误差", text[max(0, m.start() - 10): m.start()], re.IGNORECASE):
-                return Finding(number(m.group(1), m.group(2)), currency, m.group(0), True)  # not "MAE < 2000元"
+            rate = re.match(r"\s*(?:(?:per|an?|each)\s+|/\s*|每)(?!gpu|month|year)[a-z\u4e00-\u9fff]", text[m.end():],
+                            re.IGNORECASE)
+            if not _error_target(text, m.start()) and not rate:  # a price per unit ("800 dollars per acre") is no budget
+                return Finding(number(m.group(1), m.group(2)), currency, m.group(0), True)
     return None
 
 

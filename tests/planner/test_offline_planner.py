@@ -63,6 +63,20 @@ def test_throughput_is_not_mistaken_for_data_or_latency(text):
     ("an image model for 200 classes", None, None),
     ("under 20 ms per image", None, None),
     ("3 months of data, 10k parameters, $3k credits", None, None),
+    # a thousand or more of any plural noun, with or without adjectives; never a year, a rate or a unit
+    ("A museum is digitising 40,000 coins and wants each photo tagged", 40000.0, "40,000 coins"),
+    ("5,000 labelled questions, one T4.", 5000.0, "5,000 labelled questions"),
+    ("we have 1,800 stores.", 1800.0, "1,800 stores"),
+    ("About 35,000 photographs are available.", 35000.0, "35,000 photographs"),
+    ("Only 300 test specimens.", 300.0, "300 test specimens"),
+    ("Since 2019 stores have asked for it; 10,000 kilometres of road.", None, None),
+    ("We expect 5000 QPS at peak.", None, None),
+    ("MAE under 50 cases; RMSE under 1,200 units.", None, None),
+    ("Classify the land-cover class from Sentinel-2 image tiles.", None, None),
+    # Chinese measure words; "一笔", "一张" is an article, not one sample
+    ("样本5万户。", 50000.0, "5万户"), ("有1200例样本", 1200.0, "1200例"), ("数据100万单。", 1_000_000.0, "100万单"),
+    ("样本2500个，MAE小于5摄氏度。", 2500.0, "样本2500个"), ("历史数据约8,000个时间点。", 8000.0, "8,000个时间点"),
+    ("判断一笔跨境汇款是否可疑", None, None), ("拍一张照片就能识别裂缝等级", None, None),
 ])
 def test_data_sizes_with_unknown_nouns_and_adjectives(text, size, evidence):
     found = extract(text).dataset_size
@@ -79,6 +93,7 @@ def test_chinese_numerals(numeral, value):
     ("We have about 3 weeks.", 21.0), ("about 10 days to get it done", 10.0), ("within 6 weeks", 42.0),
     ("Deadline in 2 weeks", 14.0), ("两个月时间", 60.0), ("三周内上线", 21.0),
     ("forecast the next 7 days", None), ("3 months of data", None), ("we have 4 years of history", None),
+    ("一个半月内完成", 45.0), ("两个半月内上线", 75.0), ("半个月内交付", 15.0), ("两周出结果", 14.0),
 ])
 def test_deadlines_with_and_without_within(text, days):
     found = extract(text).deadline_days
@@ -98,6 +113,16 @@ def test_throughput_in_any_unit_per_second(text, value):
 def test_error_targets_with_thousands_separators(text, metric):
     found = extract(text).error_metric
     assert (found.unit, found.value) == metric
+
+
+@pytest.mark.parametrize(("text", "budget"), [
+    ("MAE within 800 dollars per acre.", None), ("MAE < 2000元", None), ("a price of 30 euros per hour", None),
+    ("MAE小于10。预算5万元。", (50000.0, "CNY")), ("误差越小越好。预算50万元。", (500000.0, "CNY")),
+    ("We're budgeted at €3,000 and need a first version", (3000.0, "EUR")), ("$2,000 a month of cloud", (2000.0, "USD")),
+])
+def test_budgets_are_neither_error_targets_nor_unit_prices(text, budget):
+    found = extract(text).budget
+    assert ((found.value, found.unit) if found else None) == budget
 
 
 @pytest.mark.parametrize(("finding", "wished", "code"), [

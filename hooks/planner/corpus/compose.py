@@ -22,7 +22,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 SEED = 13
-PER_LANGUAGE = 400  # texts per family and language
+PER_LANGUAGE = 600  # texts per family and language
 NAMED = 60          # of which short task names ("loan default prediction", "负荷预测") in a short frame
 GPU_MEMORY = {"T4": 16, "A100": 80, "V100": 32, "RTX 4090": 24, "RTX 3090": 24, "L4": 24, "A10": 24, "H100": 80}
 NUMBERS = {
@@ -42,9 +42,17 @@ REGRESSION = {"tabular_regression", "time_series_forecasting"}
 
 
 def load_seeds() -> dict:
+    """Every seeds_*.yaml, in name order; a family a later file names again gets its lists appended
+    (seeds_broad.yaml adds templates, slots and free texts to the families of the other files)."""
     seeds: dict = {}
     for path in sorted(HERE.glob("seeds_*.yaml")):
-        seeds.update(yaml.safe_load(path.read_text(encoding="utf-8")))
+        for key, value in yaml.safe_load(path.read_text(encoding="utf-8")).items():
+            if key not in seeds:
+                seeds[key] = value
+                continue
+            for lang, lists in value.items():
+                for name, items in lists.items():
+                    seeds[key][lang][name] = seeds[key][lang][name] + items
     return seeds
 
 
