@@ -55,7 +55,7 @@ def main() -> int:
     rows = [("copier copy", time.perf_counter() - start)]
     chains = ["project", "docker"] if args.docker else ["project"]
     if args.fresh_images:
-        images = subprocess.run(["docker", "images", "-q", "--filter", "reference=bench-project*",
+        images = subprocess.run(["docker", "images", "-q", "--filter", "reference=bench_project*",
                                  "--filter", "reference=local/*-python:base"], capture_output=True, text=True).stdout.split()
         if images:
             subprocess.run(["docker", "rmi", "-f", *images], capture_output=True)
