@@ -57,7 +57,15 @@ def zh_number(text: str) -> float:
     return float(total + section + current)
 
 
+EN_NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+              "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}
+# a count of days, weeks or months: digits, Chinese numerals, or an English number word ("two weeks", "a month")
+COUNT = r"(\d[\d,]*(?:\.\d+)?|[零一二两三四五六七八九十百千万亿]+|(?<![a-z])(?:" + "|".join(EN_NUMBERS) + r"))"
+
+
 def number(text: str, multiplier: str | None = None) -> float:
+    if text.lower() in EN_NUMBERS:
+        return float(EN_NUMBERS[text.lower()])
     value = float(text.replace(",", "")) if text[0].isdigit() else zh_number(text)
     return value * MULTIPLIERS.get((multiplier or "").lower(), 1.0)
 
@@ -152,12 +160,20 @@ def _percent(text: str, cue: str) -> Finding | None:
     return Finding(round(value, 4), "%", m.group(0), _bounded(text, m.start(), m.end()))
 
 
+# the Chinese names of the error metrics, longest first ("平均绝对百分比误差" before "百分比误差")
+ZH_METRICS = {"平均绝对百分比误差": "MAPE", "平均百分比误差": "MAPE", "百分比误差": "MAPE", "均方根误差": "RMSE",
+              "平均绝对误差": "MAE", "绝对误差": "MAE", "均方误差": "MSE"}
+
+
 def _error_metric(text: str) -> Finding | None:
-    m = _first(A_START + r"(mape|rmse|mae|mse|smape)" + A_END + r"[^\d]{0,20}?" + SEPARATED + r"\s*(%)?", text)
+    """"RMSE under 25,000", "MAPE below 12%", and the Chinese names: "平均绝对误差控制在3以内" (MAE 3),
+    "平均百分比误差不超过8%" (MAPE% 8)."""
+    names = r"(mape|rmse|mae|mse|smape)" + A_END + "|(" + "|".join(ZH_METRICS) + ")"
+    m = _first(A_START + "(?:" + names + r")[^\d]{0,20}?" + SEPARATED + r"\s*(%)?", text)
     if not m:
         return None
-    return Finding(number(m.group(2)), m.group(1).upper() + ("%" if m.group(3) else ""), m.group(0),
-                   _bounded(text, m.start(), m.end()))
+    name = m.group(1).upper() if m.group(1) else ZH_METRICS[m.group(2)]
+    return Finding(number(m.group(3)), name + ("%" if m.group(4) else ""), m.group(0), _bounded(text, m.start(), m.end()))
 
 
 def _gpu(text: str) -> tuple[str | None, Finding | None, bool]:
@@ -199,6 +215,8 @@ RATE_AFTER = r"\s*(?:/|per\s+(?:sec|second|minute|hour|day)|a (?:second|minute|d
 GPU_AHEAD = (r"\s*(?:nvidia\s*|rtx\s*|tesla\s*)?(?:" + "|".join(re.escape(g) for g in GPUS) + r")(?![A-Za-z0-9])"
              r"|\s*(?:显卡|卡|gpu)")
 CLASS_WORDS = r"类别|类|classes|categories"  # "200个类别" counts classes
+# a window or a horizon, not the data: "the last 96 readings", "the next 48 time steps", "过去96个时间点"
+WINDOW_BEFORE = r"(?:last|past|previous|next|future|following|coming|未来|过去|最近|接下来)\s*$"
 
 
 def _dataset_size(text: str) -> Finding | None:
@@ -212,15 +230,21 @@ def _dataset_size(text: str) -> Finding | None:
         # a thousand or more of any plural noun ("40,000 coins", "5,000 labelled questions"); a year is no count
         A_START + r"(\d{1,3}(?:,\d{3})+|[1-9]\d{3,}(?<!1[89]\d\d)(?<!20\d\d))()\+?\s+" + any_plural,
         NUM + MULT + r"\+?\s*(" + ZH_DATA_NOUNS + r")",
+        # "27,000 of them", "一共八万块" (块 is a tile or a piece; after 预算 or a price it is money, left to the budget)
+        A_START + r"(\d{1,3}(?:,\d{3})+|[1-9]\d{3,}(?<!1[89]\d\d)(?<!20\d\d))()\s+(of them|in (?:total|all))" + A_END,
+        r"(?:共|一共|总共|合计)(?:有|约|大约)?\s*" + NUM + MULT + r"\s*(块)",
         r"(?:样本|数据|记录)量?(?:约|大约|共|有|为|是|[:：])*\s*" + NUM + MULT + r"\s*(个)(?!时间点|样本)",  # "样本2500个"
     ]
     found = []
     for pattern in patterns:
         for m in re.finditer(pattern, text, re.IGNORECASE):
             before, after = text[max(0, m.start() - 8): m.start()], text[m.end():]
-            if (number(m.group(1), m.group(2)) < 10 or _error_target(text, m.start())  # "一笔汇款"; "MAE under 50 cases"
+            value = number(m.group(1), m.group(2))
+            if (value < 10 or _error_target(text, m.start())  # "一笔汇款"; "MAE under 50 cases"
+                    or (value < 1000 and re.search(WINDOW_BEFORE, before, re.IGNORECASE))  # "the last 96 readings"
                     or re.match(RATE_AFTER, after, re.IGNORECASE) or "每秒" in text[max(0, m.start() - 6): m.start()]
                     or re.search(r"[$€¥￥]\s*$", before)                        # money: "$3k credits"
+                    or (m.group(3) == "块" and re.search(r"预算|经费|费用|成本|花费|资金|钱|价", text[max(0, m.start() - 12): m.start()]))
                     or (m.group(3) in ("张", "块", "台") and (re.match(GPU_AHEAD, after, re.IGNORECASE)
                                                          or re.search(r"(?:显卡|卡|gpu)\s*$", before, re.IGNORECASE)))
                     or re.match(r"\s*(?:个)?(?:" + CLASS_WORDS + ")", after, re.IGNORECASE)):
@@ -233,7 +257,8 @@ def _dataset_size(text: str) -> Finding | None:
 
 
 def _deadline(text: str) -> Finding | None:
-    """Days until delivery: "within 3 weeks", "in 2 months", "We have about 3 weeks", "10 days to get it done",
+    """Days until delivery: "within 3 weeks", "in 2 months", "in two weeks", "within a month", "We have about 3 weeks",
+    "10 days to get it done",
     "三周内", "两个月时间". Never a horizon or a history ("the next 7 days", "3 months of data")."""
     days = {"day": 1, "days": 1, "天": 1, "week": 7, "weeks": 7, "周": 7, "星期": 7, "个星期": 7, "month": 30,
             "months": 30, "月": 30, "个月": 30}
@@ -241,8 +266,8 @@ def _deadline(text: str) -> Finding | None:
             r"timeline(?: of| is)?|time ?frame(?: of| is)?)\s+(?:(?:about|around|roughly|approximately|only|just|"
             r"at most|up to|no more than)\s+|~\s*)?")
     patterns = [
-        lead + NUM + r"\s*(days?|weeks?|months?)" + A_END + r"(?!\s+(?:of|ahead|old|back|history|horizon))",
-        NUM + r"\s*(days?|weeks?|months?)" + A_END + r"(?=\s+(?:to (?:deliver|ship|finish|complete|build|get|do|"
+        lead + COUNT + r"\s*(days?|weeks?|months?)" + A_END + r"(?!-|\s+(?:of|ahead|old|back|history|horizon))",
+        COUNT + r"\s*(days?|weeks?|months?)" + A_END + r"(?!-)(?=\s+(?:to (?:deliver|ship|finish|complete|build|get|do|"
         r"launch)|left|until|for (?:the )?(?:project|delivery|first version|prototype)))",
         NUM + r"\s*(?:个)?(半)?(天|周|个星期|星期|个月|月)(?:内|之内|以内|完成|交付|上线|出结果|的时间|时间)",
         r"()(半)(个月|个星期)(?:内|之内|以内|完成|交付|上线|出结果|的时间|时间)",   # "半个月内": half a month
@@ -258,7 +283,8 @@ def _deadline(text: str) -> Finding | None:
 
 
 def _budget(text: str) -> Finding | None:
-    m = _first(r"(\d[\d,]*(?:\.\d+)?)" + MULT + r"\s*(?:gpu[- ]hours|gpu小时|卡时|卡·时)", text)
+    m = _first(r"(\d[\d,]*(?:\.\d+)?|[零一二两三四五六七八九十百千]+)" + MULT
+               + r"\s*(?:个\s*)?(?:gpu[- ]?hours?|gpu\s*小时|gpu\s*时|卡时|卡·时|卡小时)", text)
     if m:
         return Finding(number(m.group(1), m.group(2)), "GPU-hours", m.group(0), _bounded(text, m.start(), m.end()))
     money = [

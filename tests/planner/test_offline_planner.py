@@ -77,6 +77,12 @@ def test_throughput_is_not_mistaken_for_data_or_latency(text):
     ("样本5万户。", 50000.0, "5万户"), ("有1200例样本", 1200.0, "1200例"), ("数据100万单。", 1_000_000.0, "100万单"),
     ("样本2500个，MAE小于5摄氏度。", 2500.0, "样本2500个"), ("历史数据约8,000个时间点。", 8000.0, "8,000个时间点"),
     ("判断一笔跨境汇款是否可疑", None, None), ("拍一张照片就能识别裂缝等级", None, None),
+    # "N of them", "一共N块" (a tile, a piece; money after 预算); a window or a horizon under 1,000 is no data size
+    ("Drone tiles of 10 crop classes, 31,500 of them.", 31500.0, "31,500 of them"),
+    ("岩心薄片切成小块，一共六万块。", 60000.0, "一共六万块"), ("预算一共8万块。", None, None),
+    ("From the last 96 readings at 15-minute intervals, predict the next 96.", None, None),
+    ("use the past 48 time steps to predict the next 12 time steps", None, None), ("过去96个时间点预测未来24个时间点", None, None),
+    ("the last 20,000 readings of the pump", 20000.0, "20,000 readings"),
 ])
 def test_data_sizes_with_unknown_nouns_and_adjectives(text, size, evidence):
     found = extract(text).dataset_size
@@ -94,6 +100,8 @@ def test_chinese_numerals(numeral, value):
     ("Deadline in 2 weeks", 14.0), ("两个月时间", 60.0), ("三周内上线", 21.0),
     ("forecast the next 7 days", None), ("3 months of data", None), ("we have 4 years of history", None),
     ("一个半月内完成", 45.0), ("两个半月内上线", 75.0), ("半个月内交付", 15.0), ("两周出结果", 14.0),
+    ("The agronomists need it in two weeks.", 14.0), ("we need it within a month", 30.0), ("due in three weeks", 21.0),
+    ("prices in the day-ahead market", None), ("two weeks ahead", None), ("the next two weeks", None),
 ])
 def test_deadlines_with_and_without_within(text, days):
     found = extract(text).deadline_days
@@ -109,7 +117,9 @@ def test_throughput_in_any_unit_per_second(text, value):
 
 @pytest.mark.parametrize(("text", "metric"), [("Target RMSE under 25,000 dollars.", ("RMSE", 25000.0)),
                                               ("MAE below 1,234.5", ("MAE", 1234.5)), ("MAPE under 12%", ("MAPE%", 12.0)),
-                                              ("RMSE under 25, then deploy", ("RMSE", 25.0))])
+                                              ("RMSE under 25, then deploy", ("RMSE", 25.0)),
+                                              ("平均绝对误差控制在3 MPa以内", ("MAE", 3.0)), ("平均百分比误差不超过8%", ("MAPE%", 8.0)),
+                                              ("平均绝对百分比误差低于5%", ("MAPE%", 5.0)), ("均方根误差小于0.2", ("RMSE", 0.2))])
 def test_error_targets_with_thousands_separators(text, metric):
     found = extract(text).error_metric
     assert (found.unit, found.value) == metric
@@ -117,7 +127,9 @@ def test_error_targets_with_thousands_separators(text, metric):
 
 @pytest.mark.parametrize(("text", "budget"), [
     ("MAE within 800 dollars per acre.", None), ("MAE < 2000元", None), ("a price of 30 euros per hour", None),
-    ("MAE小于10。预算5万元。", (50000.0, "CNY")), ("误差越小越好。预算50万元。", (500000.0, "CNY")),
+    ("MAE小于10。预算5万元。", (50000.0, "CNY")),
+    ("训练预算大概100个GPU小时", (100.0, "GPU-hours")), ("预算300卡时", (300.0, "GPU-hours")),
+    ("about 50 GPU-hours on A100s", (50.0, "GPU-hours")), ("200 GPU hours", (200.0, "GPU-hours")), ("误差越小越好。预算50万元。", (500000.0, "CNY")),
     ("We're budgeted at €3,000 and need a first version", (3000.0, "EUR")), ("$2,000 a month of cloud", (2000.0, "USD")),
 ])
 def test_budgets_are_neither_error_targets_nor_unit_prices(text, budget):

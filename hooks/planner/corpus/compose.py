@@ -43,7 +43,7 @@ REGRESSION = {"tabular_regression", "time_series_forecasting"}
 
 def load_seeds() -> dict:
     """Every seeds_*.yaml, in name order; a family a later file names again gets its lists appended
-    (seeds_broad.yaml adds templates, slots and free texts to the families of the other files)."""
+    (seeds_broad.yaml and seeds_contrast.yaml add templates, slots and free texts to the families of the other files)."""
     seeds: dict = {}
     for path in sorted(HERE.glob("seeds_*.yaml")):
         for key, value in yaml.safe_load(path.read_text(encoding="utf-8")).items():
