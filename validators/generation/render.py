@@ -12,7 +12,7 @@ from typing import Any
 
 from ..artifacts import BUILD_LOG
 from ..frontmatter import join
-from ..resources import BYTES_PER_PARAM, CONTEXT_GB, PENDING, TRAIN_FLOPS_FACTOR
+from ..resources import BYTES_PER_PARAM, CONTEXT_GB, PENDING, TRAIN_FLOPS_FACTOR, pending
 
 
 def cell(value: Any) -> str:
@@ -117,7 +117,7 @@ def tech_md(doc: dict[str, Any], sla: dict[str, Any]) -> str:
         f"| where the loader expects it | `data/mini/` | {cell(chosen['datasets']['full']['layout'])} |", "",
         "## Against the requirement", "", *_against(chosen, hw, sla), "",
         "## How the figures were obtained", "",
-        f"- **Measured** by `nox -s setup` in the project venv ({_status(cands)}), by instantiating each model from "
+        f"- **Measured** by `nox -s setup` in the project venv ({_status(doc)}), by instantiating each model from "
         "its config at the mini data's sizes (classes, features, vocabulary): parameters, forward FLOPs (`torch.utils.flop_counter`; "
         "matmuls and convolutions), leaf-module output elements per sample, median CPU latency of 30 batch-1 "
         "forward passes. Vocabulary-sized layers grow with the full data's vocabulary.",
@@ -132,9 +132,9 @@ def tech_md(doc: dict[str, Any], sla: dict[str, Any]) -> str:
     return join(doc, "\n".join(lines) + "\n")
 
 
-def _status(cands: list[dict[str, Any]]) -> str:
-    pending = [c["key"] for c in cands if c["params"] is None]
-    return f"pending for {', '.join(pending)}" if pending else "measured"
+def _status(doc: dict[str, Any]) -> str:
+    waiting = pending(doc)
+    return f"pending for {', '.join(waiting)}" if waiting else "measured"
 
 
 def _duration(hours: float | None) -> str:
