@@ -23,7 +23,7 @@ class Artifact:
     owner: str                # TEMPLATE, PROJECT or RUNTIME
     schema: str | None = None  # validators/schemas/<schema>.schema.json of its front matter
     what: str = ""
-    by: str = ""               # the command that writes it, for "missing" hints
+    by: str = ""               # the session that writes it, for "missing" hints (Project.front adds its chain)
 
     def __str__(self) -> str:
         return self.path
@@ -48,18 +48,18 @@ REQUIREMENTS_GPU = Artifact("requirements-gpu.txt", "A5", TEMPLATE, what="debug-
 RULES_CUSTOMISED = Artifact("CLAUDE.local.md", "B1", PROJECT, "rules_decision", "rules as customised")
 RULES_INHERITED = Artifact("CLAUDE.inherited.md", "B1", PROJECT, "rules_decision", "rules accepted as they are")
 ENV_CHECK = Artifact("reports/env_check_report.md", "B2", PROJECT, "env_check", "the venv against its pins",
-                     by="nox -s env_check, or nox -s project (B1-B4 in order)")
+                     by="nox -s env_check")
 MINI_DATASET = Artifact("reports/mini_dataset.md", "B2", PROJECT, "mini_dataset", "what data/mini holds",
-                        by="nox -s env_check, or nox -s project (B1-B4 in order)")
+                        by="nox -s env_check")
 MINI_DATA = Artifact("data/mini", "B2", PROJECT, what="the mini dataset (written once, on copy)")
 FIGURES = Artifact("reports/figures", "B2", PROJECT, what="the reports' figures (the notebook's, deploy's)")
 NOTEBOOK_RUN = Artifact("reports/explore_mini.executed.ipynb", "B2", PROJECT, what="the notebook, executed headless")
 NOTEBOOK_FIGURES = Artifact("reports/figures/mini_samples.png", "B2", PROJECT, what="the notebook's sample grid")
 NOTEBOOK_DISTRIBUTION = Artifact("reports/figures/mini_distribution.png", "B2", PROJECT, what="the notebook's class or value distribution")
 BUGFIX_REPORT = Artifact("reports/bugfix_report.md", "B3", PROJECT, "bugfix_report", "the fix loop's record",
-                         by="nox -s bugfix, or nox -s project (B1-B4 in order)")
+                         by="nox -s bugfix")
 GUIDANCE = Artifact("reports/full_train_guidance.md", "B4", PROJECT, "full_train_guidance", "full-training guidance",
-                    by="nox -s guidance, or nox -s project (B1-B4 in order)")
+                    by="nox -s guidance")
 LAUNCH_SLURM = Artifact("scripts/launch_slurm.sh", "B4", PROJECT, what="SLURM launch script (yours to edit)")
 LAUNCH_TORCHRUN = Artifact("scripts/launch_torchrun.sh", "B4", PROJECT, what="torchrun launch script (yours to edit)")
 EXPERIMENTS = Artifact("configs/experiment", "A3", TEMPLATE, what="experiment configs, `experiment=<name>` (the README is the template's)")

@@ -89,6 +89,13 @@ DOCKER: tuple[Step, ...] = (
 )
 
 CHAINS: dict[str, tuple[Step, ...]] = {"project": PROJECT, "docker": DOCKER}
+# The stage group each chain runs in order, for the hints of stage outputs that are missing.
+GROUPS: dict[str, str] = {"project": "B1-B4", "docker": "C1-C4"}
+
+
+def chain_of(stage: str) -> tuple[str, str] | None:
+    """('project', 'B1-B4'): the chain that runs `stage` and its stage group; None for a stage no chain runs."""
+    return next(((name, group) for name, group in GROUPS.items() if stage[:1] == group[0]), None)
 # What a chain needs from another before its first step: (path, what to run to make it).
 NEEDS: dict[str, tuple[tuple[str, str], ...]] = {
     "docker": ((a.CHECKPOINT.path, "the image serves the project chain's 1-epoch checkpoint: run `nox -s project` first "

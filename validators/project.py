@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from .artifacts import ANSWERS, LATEST, RUN_SUMMARY, SKIP_ANYWHERE, SKIP_AT_ROOT, VENVS, by_path
+from .chain import chain_of
 from .errors import GateError
 from .frontmatter import split
 
@@ -47,7 +48,9 @@ class Project:
         if text is None:
             artifact = by_path(name)
             if artifact and artifact.by:
-                hint = f"stage {artifact.stage} writes it: {artifact.by}"
+                chain = chain_of(artifact.stage)
+                hint = f"stage {artifact.stage} writes it: {artifact.by}" + (
+                    f", or nox -s {chain[0]} ({chain[1]} in order)" if chain else "")
             else:
                 stage = f"stage {artifact.stage}" if artifact else "the stage that writes it"
                 hint = f"run {stage} (docs/stages.md in the template lists what writes {name})"

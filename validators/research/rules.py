@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..artifacts import CLAUDE, RULES_CUSTOMISED, RULES_INHERITED
+from ..chain import chain_of
 from ..errors import GateError
 from ..frontmatter import join
 from ..project import Project
@@ -57,7 +58,7 @@ def rule_rules_decision(project: Project) -> Iterator[GateError]:
     if len(present) != 1:
         yield GateError(RULES_CUSTOMISED.path, "", present, f"exactly one of {RULES_CUSTOMISED} or {RULES_INHERITED}",
                         "run `nox -s rules` (add `-- --inherit` to accept the rules without questions), "
-                        "or `nox -s project` (B1-B4 in order)")
+                        "or `nox -s {}` ({} in order)".format(*chain_of("B1")))
         return
     doc, errors = project.front(present[0])
     if doc is None:
