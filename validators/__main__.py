@@ -21,6 +21,7 @@ from typing import NoReturn
 
 from . import gates
 from .bugfix import cli as bugfix_cli
+from .cluster import cli as cluster_cli
 from .docker import cli as docker_cli
 from .errors import HephaestusError, UsageError
 from .generation import cli as generation_cli
@@ -28,7 +29,7 @@ from .monitoring import cli as monitoring_cli
 from .project import Project
 from .research import cli as research_cli
 
-WINGS = (generation_cli, research_cli, bugfix_cli, docker_cli, monitoring_cli)
+WINGS = (generation_cli, research_cli, bugfix_cli, docker_cli, monitoring_cli, cluster_cli)
 
 
 class Parser(argparse.ArgumentParser):
@@ -41,9 +42,9 @@ class Parser(argparse.ArgumentParser):
 
 def table() -> dict[str, list[gates.Rule]]:
     """The stage -> rules table, merged from the wings (imported here, never by the core)."""
-    from . import bugfix, docker, generation, monitoring, research
+    from . import bugfix, cluster, docker, generation, monitoring, research
 
-    return gates.merge(generation.GATES, research.GATES, bugfix.GATES, docker.GATES, monitoring.GATES)
+    return gates.merge(generation.GATES, research.GATES, bugfix.GATES, docker.GATES, monitoring.GATES, cluster.GATES)
 
 
 def check(project: Project, args: argparse.Namespace) -> int:
@@ -64,6 +65,7 @@ def after_update(project: Project, args: argparse.Namespace) -> int:
 def parser() -> Parser:
     top = Parser(prog="python -m validators", description=__doc__.splitlines()[0])
     top.add_argument("--project", type=Path, default=Path("."), help="the generated project's root")
+    top.set_defaults(gate_table=table)  # the merged gates, for a wing's command that runs them (submit)
     top.add_argument("--exit-zero", action="store_true", help="report, but exit 0 (copier hooks: never abort a copy)")
     sub = top.add_subparsers(dest="command", required=True, parser_class=Parser)
     stages = "A, B, C, or single stages like A2 B1"

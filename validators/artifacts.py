@@ -78,6 +78,11 @@ WHEELHOUSE = Artifact("wheelhouse", "C2", RUNTIME, what="wheels for the offline 
 VENVS = Artifact(".venvs", "A5", RUNTIME, what="the project venvs nox -s setup builds: .venvs/debug-cpu, .venvs/debug-gpu")
 CHAIN_STATE = Artifact(".hephaestus/chains.json", "chain", RUNTIME,
                        what="nox -s project / docker: each finished step's input fingerprint (validators/chain.py)")
+# D2, D4: the relocatable venv a compute node runs, the cluster configs and one ledger file per job.
+CLUSTER_VENV = Artifact(".venv", "D2", RUNTIME, what="the relocatable venv the cluster jobs run (nox -s cluster_venv)",
+                        by="nox -s cluster_venv")
+CLUSTER_CONFIGS = Artifact("configs/cluster", "D4", TEMPLATE, what="one typed config per job backend: local, slurm, qizhi")
+JOBS = Artifact("jobs", "D4", PROJECT, what="one ledger per cluster job: jobs/<backend>-<id>.yaml", by="nox -s submit")
 # Training runs: one folder each, never overwritten; runs/latest links the newest.
 RUNS = Artifact("runs", "run", RUNTIME, what="one folder per training run: runs/<UTC timestamp>-<name>/")
 LATEST = Artifact("runs/latest", "run", RUNTIME, what="link to the newest run folder")
@@ -95,10 +100,10 @@ PROJECT_OWNED: tuple[str, ...] = tuple(a.path for a in ARTIFACTS if a.owner == P
 # folders no stage registers (the full dataset, venvs, W&B's and Lightning's own folders).
 RUNTIME_PATHS: tuple[str, ...] = (*(a.path for a in ARTIFACTS if a.owner == RUNTIME),
                                   *(a.path.split("{")[0] for a in ARTIFACTS if "{" in a.path),
-                                  *(a.path for a in ARTIFACTS if a.stage[0] in "BC" and a.owner == PROJECT and "{" not in a.path),
+                                  *(a.path for a in ARTIFACTS if a.stage[0] in "BCD" and a.owner == PROJECT and "{" not in a.path),
                                   "data/full", ".nox", "wandb", "outputs", "lightning_logs", "logs")
 # Folders a walk of the project's own files never enters: anywhere, then at the root only.
-SKIP_ANYWHERE = frozenset({".git", VENVS.path, ".venv", ".nox", ".hephaestus", "__pycache__", ".pytest_cache", ".ruff_cache",
+SKIP_ANYWHERE = frozenset({".git", VENVS.path, CLUSTER_VENV.path, ".nox", ".hephaestus", "__pycache__", ".pytest_cache", ".ruff_cache",
                            ".ipynb_checkpoints", "node_modules"})
 SKIP_AT_ROOT = frozenset({"data", RUNS.path, WHEELHOUSE.path, "logs", "checkpoints", "wandb", "lightning_logs", "outputs"})
 

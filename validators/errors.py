@@ -73,3 +73,21 @@ class DeployFailure(HephaestusError):
     def __init__(self, step: str, problem: str, detail: str = ""):
         self.step, self.problem, self.detail = step, problem, detail
         super().__init__(f"{step}: {problem}")
+
+
+class ClusterError(HephaestusError):
+    """A D2 or D4 step could not go on (a scheduler refused a job, a config key is wrong, a credential is
+    missing): what failed and what to do. Nothing was submitted unless the message says so."""
+
+    def __init__(self, problem: str, hint: str = ""):
+        self.problem, self.hint = problem, hint
+        super().__init__(f"{problem} (hint: {hint})" if hint else problem)
+
+
+class TransientError(ClusterError):
+    """A scheduler or platform failed in a way that may pass (a timeout, HTTP 500, a rate limit): the caller
+    retries with a bound. `retry_after` is the wait the platform asked for, in seconds, when it said."""
+
+    def __init__(self, problem: str, hint: str = "", retry_after: float | None = None):
+        super().__init__(problem, hint)
+        self.retry_after = retry_after

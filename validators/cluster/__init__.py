@@ -1,0 +1,6 @@
+"""Stages D2 and D4: the relocatable, cache-free .venv a compute node runs, and training jobs on a
+local process, a SLURM cluster or the Qizhi platform, each recorded in a ledger (jobs/)."""
+
+from __future__ import annotations
+
+GATES: dict[str, list] = {}
