@@ -9,6 +9,7 @@ check that every key of the shipped YAML files is here and commented there).
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -43,11 +44,11 @@ def _strs(v: Any) -> bool:
     return all(isinstance(x, str) for x in v)
 
 
-POLL = {  # every backend: how `job wait` polls (2 s doubling to the ceiling) and how often a failure is retried
+POLL = {  # every backend: extra training overrides; how `job wait` polls (2 s doubling to the ceiling) and retries
+    "overrides": Key(list, [], "a list of scripts/train.py overrides (strings)", _strs, "e.g. [trainer=ddp_cpu, logger=wandb]"),
     "poll_initial_s": Key((int, float), 2, "seconds > 0 before the first poll", lambda v: v > 0),
     "poll_max_s": Key((int, float), 60, "a ceiling of the doubling poll interval, 1..3600 s", lambda v: 1 <= v <= 3600),
     "retries": Key(int, 5, "an integer 0..20: transient errors tolerated in a row", _ints(0, 20)),
-    "overrides": Key(list, [], "a list of scripts/train.py overrides (strings)", _strs, "e.g. [trainer=ddp_cpu, logger=wandb]"),
 }
 KEYS: dict[str, dict[str, Key]] = {
     "local": {**POLL},
@@ -114,7 +115,7 @@ def check(root: Path, backend: str) -> Iterator[GateError]:
     schema = KEYS[backend]
     for key in data:
         if key not in schema:
-            close = [k for k in schema if k.split("_")[0] == str(key).split("_")[0]]
+            close = difflib.get_close_matches(str(key), list(schema), n=1)
             yield GateError(rel, str(key), data[key], f"one of the keys {', '.join(schema)}",
                             f"did you mean {close[0]}?" if close else "remove it")
     for key, spec in schema.items():
