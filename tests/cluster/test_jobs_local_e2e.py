@@ -1,0 +1,129 @@
+"""Stage D4 on the `local` backend, end to end: a generated project with its relocatable `.venv` (D2),
+the review before compute refusing what it must (nothing submitted), then real training jobs through
+`python -m validators submit|job|jobs`: one that completes with its checkpoint and offline W&B run in
+its own folder, one cancelled, one whose training process is killed with SIGKILL, and a wait that
+reaches its limit and leaves the job running.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from validators.cluster import ledger
+
+from ..helpers import git, render
+
+pytestmark = pytest.mark.e2e
+
+
+def validators(root: Path, *args: str, code: int = 0, timeout: int = 900) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "WANDB_MODE")}
+    done = subprocess.run([sys.executable, "-m", "validators", *args], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    out = done.stdout + done.stderr
+    assert done.returncode == code, f"validators {' '.join(args)} exited {done.returncode}, not {code}:\n{out[-5000:]}"
+    return out
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    root = render(tmp_path_factory.mktemp("jobs") / "demo_project", task_family="tabular_regression", logger="wandb")
+    validators(root, "cluster-venv")  # D2: .venv with this interpreter, relocatable, the project non-editable
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "generated")
+    return root
+
+
+def job_id(out: str) -> str:
+    return re.search(r"submitted (local-[\w-]+):", out).group(1)
+
+
+def test_the_review_before_compute_lists_every_problem_and_submits_nothing(project):
+    (project / "notes.txt").write_text("uncommitted\n")
+    try:
+        out = validators(project, "submit", "data.batch_size=-4", code=1)
+    finally:
+        (project / "notes.txt").unlink()
+    assert out.startswith("error: nothing was submitted: the review before compute found 2 problem(s):\n")
+    assert "data.batch_size" in out and "-4" in out
+    assert "the git tree is not clean (notes.txt): commit first" in out
+    assert not (project / "jobs").exists()
+    assert validators(project, "submit", "--backend", "k8s", code=1) == (
+        "error: --backend: 'k8s' is not a backend (hint: expected one of local, slurm, qizhi)\n")
+
+
+def test_a_job_trains_in_its_own_run_folder_and_the_ledger_records_it(project):
+    out = validators(project, "submit", "--wait", "--name", "first", "--epochs", "1")
+    key = job_id(out)
+    assert "review before compute: passed" in out and f"{key}: COMPLETED; run folder runs/" in out
+    record = ledger.find(project, key)
+    assert [h["state"] for h in record.history] == ["PENDING", "RUNNING", "COMPLETED"]
+    assert record.history[-1]["message"] == "exit 0"
+    assert record.commit == git(project, "rev-parse", "HEAD").strip() and not record.dirty
+    assert re.fullmatch(r"runs/\d{8}T\d{6}Z-local-first", record.run_dir)
+    run = project / record.run_dir
+    assert (run / "checkpoints/last.ckpt").is_file() and (run / "summary.json").is_file()
+    assert list((run / "wandb").glob("offline-run-*/run-*.wandb"))  # WANDB_MODE=offline: into its own run folder
+    assert record.command.startswith(f"cd {project} && source .venv/bin/activate && export HEPHAESTUS_RUN_DIR={record.run_dir}"
+                                     " && export PYTHONUNBUFFERED=1 && export WANDB_MODE=offline && python scripts/train.py")
+    assert "trainer.max_epochs=1" not in record.command and record.train_args == ["--epochs", "1"]
+    logs = validators(project, "job", "logs", key, "--lines", "5")
+    assert logs.startswith(f"==> {record.log_path} (last 5 of ")
+    status = validators(project, "job", "status", key)
+    assert status.splitlines()[0] == f"{key}: COMPLETED since {record.since()}; commit {record.commit[:12]}; run {record.run_dir}"
+
+
+def running(project: Path, key: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while ledger.find(project, key).state != "RUNNING":
+        assert time.monotonic() < deadline, f"{key} never ran"
+        validators(project, "job", "status", key)
+        time.sleep(1)
+
+
+def train_pid(project: Path, run_dir: str) -> int:
+    """The job's training process: the python whose environment names the run folder."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for proc in Path("/proc").iterdir():
+            try:
+                env = (proc / "environ").read_bytes()
+                cmd = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if f"HEPHAESTUS_RUN_DIR={run_dir}".encode() in env and b"scripts/train.py" in cmd and cmd.startswith(b"python"):
+                return int(proc.name)
+        time.sleep(0.5)
+    raise AssertionError(f"no training process for {run_dir}")
+
+
+def test_a_cancelled_job_ends_cancelled_and_a_killed_one_failed(project):
+    slow = ["--epochs", "200"]
+    cancel = job_id(validators(project, "submit", "--name", "cancel", *slow))
+    running(project, cancel)
+    assert validators(project, "job", "wait", cancel, "--limit", "3", code=3).splitlines()[-1] == (
+        f"{cancel}: still RUNNING after 3 s: left running (`python -m validators job wait {cancel}` waits again)")
+    out = validators(project, "job", "cancel", cancel)
+    assert f"{cancel}: cancel sent to local" in out
+    validators(project, "job", "wait", cancel, code=1)
+    assert ledger.find(project, cancel).state == "CANCELLED"
+
+    killed = job_id(validators(project, "submit", "--name", "killed", *slow))
+    os.kill(train_pid(project, ledger.find(project, killed).run_dir), signal.SIGKILL)
+    out = validators(project, "job", "wait", killed, code=1)
+    record = ledger.find(project, killed)
+    assert record.state == "FAILED" and record.history[-1]["message"] == "killed by SIGKILL (exit 137)"
+    assert f"{killed}: FAILED; run folder {record.run_dir}" in out
+
+    table = validators(project, "jobs").splitlines()
+    assert table[0].split() == ["job", "state", "since", "commit", "run"]
+    assert sorted(line.split()[1] for line in table[1:]) == ["CANCELLED", "COMPLETED", "FAILED"]
