@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -60,12 +61,14 @@ def _wait(root: Path, record: JobRecord, limit: float) -> int:
     settings = _intervals(record.backend, root)
     print(f"{record.key}: waiting (poll every {settings['initial_s']:g} s doubling to {settings['max_s']:g} s, "
           f"limit {limit:g} s); it is {record.state}")
-    ended = poll.wait(root, backend, [record], limit_s=limit, **settings)
+    counter, start = poll.Counter(), time.monotonic()
+    ended = poll.wait(root, backend, [record], limit_s=limit, counter=counter, **settings)
+    cost = f"{counter.queries} {record.backend} queries in {time.monotonic() - start:.0f} s"
     if not ended:
         print(f"{record.key}: still {record.state} after {limit:g} s: left running "
-              f"(`python -m validators job wait {record.key}` waits again)")
+              f"(`python -m validators job wait {record.key}` waits again; {cost})")
         return STILL_RUNNING
-    print(f"{record.key}: {record.state}; run folder {record.run_dir}, log {record.log_path}")
+    print(f"{record.key}: {record.state}; run folder {record.run_dir}, log {record.log_path} ({cost})")
     if not record.succeeded:
         print(tail(root, record, 20))
     return 0 if record.succeeded else 1
