@@ -7,6 +7,8 @@
     python -m validators bugfix [--attempts 4]                          # B3 (bugfix/cli.py)
     python -m validators docker-env | docker-base | wheelhouse | docker-build | container-check | deploy  # C1-C3
     python -m validators monitor [--url URL]                            # C4 (monitoring/cli.py)
+    python -m validators cluster-venv | venv-check                      # D2 (cluster/cli.py)
+    python -m validators submit | job status|wait|logs|cancel ID | jobs # D4 (cluster/cli.py)
 
 This module only mounts the wings' commands and the two core ones. A mistake on the command line
 prints one `error:` line and exits 2; a stage that fails prints `error:` and exits 1.
