@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from validators.cluster import config, ledger
+from validators.cluster import config, ledger, poll
 from validators.cluster.jobs import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, JobSpec, Status
 from validators.cluster.qizhi import QizhiBackend, RejectedError, field_of, to_status
 from validators.errors import ClusterError, TransientError
@@ -89,7 +89,7 @@ def backend(qz: QizhiServer, root: Path, clock: Clock, sleeps: list[float] | Non
     return QizhiBackend({**config.load(root, "qizhi"), **cfg}, root, env=env, sleep=record.append, clock=clock, timeout_s=5)
 
 
-def poll(qb: QizhiBackend, job_id: str, limit: int = 10) -> list[Status]:
+def poll_until_done(qb: QizhiBackend, job_id: str, limit: int = 10) -> list[Status]:
     seen = [qb.query([job_id])[job_id]]
     while not seen[-1].terminal and len(seen) < limit:
         seen.append(qb.query([job_id])[job_id])
@@ -120,7 +120,7 @@ def test_submit_poll_to_completed_sends_the_documented_requests(qz, root, clock)
                               "image_type": "SOURCE_OFFICIAL", "instance_count": 2, "shm_gi": 64,
                               "spec_id": "4dc0e3b4-quota-8gpu"}],
     }
-    seen = poll(qb, sub.job_id)
+    seen = poll_until_done(qb, sub.job_id)
     assert [(s.state, s.native) for s in seen] == [(PENDING, "job_queued"), (RUNNING, "job_running"),
                                                    (COMPLETED, "job_succeeded")]
     assert re.fullmatch(f"created {ISO}", seen[0].message)
@@ -333,7 +333,8 @@ def test_refused_twice_is_a_credentials_error(qz, root, clock, fault):
 
 def test_a_wrong_password_is_a_credentials_error(qz, root, clock):
     env = {"QZ_USERNAME": USER, "QZ_PASSWORD": "wrong-password", "QZ_BASE_URL": qz.url}
-    refused = r"auth/token: the platform refused the credentials \(HTTP 401, code -1\): 用户名或密码错误 \(hint: check QZ_USERNAME/QZ_PASSWORD\)"
+    refused = (r"auth/token: the platform refused the credentials \(HTTP 401, code -1\): 用户名或密码错误 "
+               r"\(hint: check QZ_USERNAME/QZ_PASSWORD\)")
     with pytest.raises(ClusterError, match=refused):
         backend(qz, root, clock, env=env).submit(spec())
     assert qz.paths() == [AUTH]
@@ -342,7 +343,7 @@ def test_a_wrong_password_is_a_credentials_error(qz, root, clock):
 def test_a_failed_job_is_failed_with_the_platforms_message(qz, root, clock):
     qz.script = ["job_pending", "job_running", "job_failed"]
     qb = backend(qz, root, clock)
-    seen = poll(qb, qb.submit(spec()).job_id)
+    seen = poll_until_done(qb, qb.submit(spec()).job_id)
     assert [s.state for s in seen] == [RUNNING, FAILED]
     assert seen[-1].native == "job_failed"
     assert re.fullmatch(f"exit code 1: the training process failed; finished {ISO}", seen[-1].message)
@@ -427,7 +428,7 @@ def test_no_credential_or_token_reaches_any_file_output_or_error(qz, root, clock
     attempt(lambda: qb.query([sub.job_id]))
     qz.inject(CREATE, Fault(code=12345, message=echo))
     attempt(lambda: qb.submit(spec("proj-second")))
-    for status in poll(qb, sub.job_id):
+    for status in poll_until_done(qb, sub.job_id):
         record.observe(status)
         ledger.save(root, record)
         print(status)
@@ -445,3 +446,36 @@ def test_no_credential_or_token_reaches_any_file_output_or_error(qz, root, clock
             assert secret not in text
     assert all(PASSWORD not in str(r.body) for r in qz.requests if r.path != AUTH)
     assert all(token not in str(r.body) for r in qz.requests)
+
+
+def test_the_wings_polling_loop_drives_a_qizhi_job_to_completed(qz, root, clock):
+    """poll.wait with this backend: a rate limit and a run of server errors on the way, which the
+    backend's own retries and then poll's bounded retries absorb; the ledger ends COMPLETED."""
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock.now += seconds
+
+    qb = QizhiBackend(config.load(root, "qizhi"), root, env={"QZ_USERNAME": USER, "QZ_PASSWORD": PASSWORD,
+                                                             "QZ_BASE_URL": qz.url}, sleep=sleep, clock=clock)
+    job = spec()
+    sub = qb.submit(job)
+    rec = ledger.JobRecord("qizhi", sub.job_id, job.name, qb.command(job), "0" * 40, False, "f" * 64, RUN, job.log_path,
+                           sub.url)
+    qz.inject(DETAIL, Fault(http=429, retry_after="3"), *[Fault(http=500)] * 4)
+    lines: list[str] = []
+    counter = poll.Counter()
+    assert poll.wait(root, qb, [rec], limit_s=3600, initial_s=5, max_s=120, retries=5, clock=clock, sleep=sleep,
+                     report=lines.append, counter=counter)
+    assert [(h["state"], h["native"]) for h in rec.history] == [(PENDING, "job_queued"), (RUNNING, "job_running"),
+                                                                (COMPLETED, "job_succeeded")]
+    assert ledger.load(ledger.path_of(root, "qizhi", sub.job_id)).history == rec.history
+    # query 1: 429 (Retry-After 3 s), 500 (2 s), 500 (4 s), 500: four tries, the backend gives up; poll waits 5 s;
+    # query 2: 500 (1 s), then job_queued; the interval starts over at 5 s after the change
+    assert sleeps[:6] == [3.0, 2.0, 4.0, 5.0, 1.0, 5.0]
+    assert counter.queries == 4 and counter.failures == 1
+    assert qz.paths().count(DETAIL) == 8 and qz.paths().count(AUTH) == 1
+    assert lines[0].startswith(f"qizhi: query failed ({qz.url}{DETAIL}: platform error (HTTP 500, code 500)")
+    assert lines[1:] == [f"qizhi-{sub.job_id}: {s} [{n}] ({m})" for s, n, m in
+                         ((h["state"], h["native"], h["message"]) for h in rec.history)]
