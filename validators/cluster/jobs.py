@@ -76,6 +76,10 @@ class Backend(Protocol):
     """A place jobs run. `config` is the loaded configs/cluster/<name>.yaml (config.py)."""
 
     name: str
+    workdir: str  # the project folder as the compute node sees it
+
+    def command(self, spec: JobSpec) -> str:
+        """The shell the job runs, as the ledger records it (what reaches the scheduler or platform)."""
 
     def submit(self, spec: JobSpec) -> Submitted:
         """Start the job; ClusterError (with the platform's reason) when it is refused."""

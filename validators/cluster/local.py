@@ -61,12 +61,15 @@ class LocalBackend:
         record = ledger.load(ledger.path_of(self.root, self.name, job_id))
         return self.root / record.run_dir
 
+    def command(self, spec: JobSpec) -> str:
+        return spec.command()
+
     def submit(self, spec: JobSpec) -> Submitted:
         job_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
         run_dir = Path(spec.workdir) / spec.run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
         exit_file = shlex.quote(str(run_dir / EXIT_FILE))
-        script = (f"{spec.command()}\nrc=$?\necho $rc > {exit_file}.tmp && mv {exit_file}.tmp {exit_file}\nexit $rc\n")
+        script = (f"{self.command(spec)}\nrc=$?\necho $rc > {exit_file}.tmp && mv {exit_file}.tmp {exit_file}\nexit $rc\n")
         with open(Path(spec.workdir) / spec.log_path, "ab") as log:
             try:
                 proc = subprocess.Popen(["bash", "-c", script], cwd=spec.workdir, stdin=subprocess.DEVNULL, stdout=log,

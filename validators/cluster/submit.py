@@ -147,7 +147,7 @@ def submit(project: Project, backend_name: str, overrides: Sequence[str], *, all
            f"gates A and D2, git {reviewed.commit[:12]}{' dirty' if reviewed.dirty else ''})")
     (root / spec.run_dir).mkdir(parents=True, exist_ok=True)
     submitted = backend.submit(spec)
-    record = JobRecord(backend=backend_name, job_id=submitted.job_id, name=spec.name, command=spec.command(),
+    record = JobRecord(backend=backend_name, job_id=submitted.job_id, name=spec.name, command=backend.command(spec),
                        commit=reviewed.commit, dirty=reviewed.dirty, config_hash=reviewed.config_hash,
                        run_dir=spec.run_dir, log_path=spec.log_path, url=submitted.url, train_args=list(train_args))
     record.observe(Status(PENDING, "submitted", f"{backend_name} accepted the job"))
