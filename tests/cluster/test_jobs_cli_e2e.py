@@ -1,8 +1,10 @@
-"""Stage D4 on the `local` backend, end to end: a generated project with its relocatable `.venv` (D2),
-the review before compute refusing what it must (nothing submitted), then real training jobs through
-`python -m validators submit|job|jobs`: one that completes with its checkpoint and offline W&B run in
-its own folder, one cancelled, one whose training process is killed with SIGKILL, and a wait that
-reaches its limit and leaves the job running.
+"""Stage D4 through the command line, end to end: a generated project with its relocatable `.venv` (D2),
+the review before compute refusing what it must (nothing submitted), then real training jobs on the
+`local` backend through `python -m validators submit|job|jobs`: one that completes with its checkpoint
+and offline W&B run in its own folder, one cancelled, one whose training process is killed with
+SIGKILL, and a wait that reaches its limit and leaves the job running. Last, the same commands on the
+`qizhi` backend against the stand-in platform (tests/helpers/qizhi_server.py), with no secret left in
+any file or output.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ import pytest
 from validators.cluster import ledger
 
 from ..helpers import git, render
+from ..helpers.qizhi_server import CREATE, QizhiServer
 
 pytestmark = pytest.mark.e2e
 
 
-def validators(root: Path, *args: str, code: int = 0, timeout: int = 900) -> str:
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "WANDB_MODE")}
+def validators(root: Path, *args: str, code: int = 0, timeout: int = 900, env: dict[str, str] | None = None) -> str:
+    env = {**{k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "WANDB_MODE")}, **(env or {})}
     done = subprocess.run([sys.executable, "-m", "validators", *args], cwd=root, env=env, capture_output=True, text=True,
                           timeout=timeout)
     out = done.stdout + done.stderr
@@ -44,7 +47,11 @@ def project(tmp_path_factory) -> Path:
 
 
 def job_id(out: str) -> str:
-    return re.search(r"submitted (local-[\w-]+):", out).group(1)
+    return job_id_of(out, "local")
+
+
+def job_id_of(out: str, backend: str) -> str:
+    return re.search(rf"submitted ({backend}-[\w-]+):", out).group(1)
 
 
 def test_the_review_before_compute_lists_every_problem_and_submits_nothing(project):
@@ -127,3 +134,40 @@ def test_a_cancelled_job_ends_cancelled_and_a_killed_one_failed(project):
     table = validators(project, "jobs").splitlines()
     assert table[0].split() == ["job", "state", "since", "commit", "run"]
     assert sorted(line.split()[1] for line in table[1:]) == ["CANCELLED", "COMPLETED", "FAILED"]
+
+
+QIZHI = """base_url: https://qz.invalid          # QZ_BASE_URL points the test at the stand-in
+workspace_id: ws-1                       # ids as the platform's pages show them
+project_id: pr-1                         # the billed project
+logic_compute_group_id: lcg-1            # the compute group
+spec_id: sp-1                            # one instance's resources
+image: registry.local/train:1.0          # the image the .venv was built in
+shared_dir: /inspire/hdd/demo_project    # the project on the platform's storage
+poll_initial_s: 0.2                      # fast polls against the stand-in
+"""
+
+
+def test_a_qizhi_job_through_the_command_line_leaves_no_secret_anywhere(project):
+    (project / "configs/cluster/qizhi.yaml").write_text(QIZHI)
+    git(project, "commit", "-qam", "qizhi settings")
+    assert validators(project, "submit", "--backend", "qizhi", code=1) == (
+        "error: the qizhi backend needs QZ_USERNAME and QZ_PASSWORD in the environment; nothing was sent "
+        "(hint: export QZ_USERNAME and QZ_PASSWORD (never write them into a file of the project))\n")
+    with QizhiServer(username="alice", password="s3cret-pw") as qz:
+        env = {"QZ_BASE_URL": qz.url, "QZ_USERNAME": "alice", "QZ_PASSWORD": "s3cret-pw"}
+        out = validators(project, "submit", "--backend", "qizhi", "--wait", "--epochs", "1", env=env)
+        key = job_id_of(out, "qizhi")
+        record = ledger.find(project, key)
+        assert [h["state"] for h in record.history] == ["PENDING", "RUNNING", "COMPLETED"]
+        assert [h["native"] for h in record.history] == ["submitted", "job_running", "job_succeeded"]
+        assert record.url == f"{qz.url}/jobs/distributedTrainingDetail/{record.job_id}"
+        create = next(r for r in qz.requests if r.path == CREATE)
+        assert create.body["framework_config"] == [{"image": "registry.local/train:1.0", "image_type": "SOURCE_PRIVATE",
+                                                    "instance_count": 1, "shm_gi": 32, "spec_id": "sp-1"}]
+        assert "cd /inspire/hdd/demo_project && source .venv/bin/activate" in create.body["command"]
+        assert create.body["command"] == record.command
+        tokens = [r.headers["Authorization"].split()[-1] for r in qz.requests if "Authorization" in r.headers]
+        validators(project, "jobs", env=env)
+    found = [str(p) for p in project.rglob("*") if p.is_file() and ".venv" not in p.parts and ".git" not in p.parts
+             and any(s.encode() in p.read_bytes() for s in ("s3cret-pw", *tokens))]
+    assert tokens and found == [] and "s3cret-pw" not in out and not any(t in out for t in tokens)
