@@ -9,8 +9,9 @@ at, with no network. So the check reports:
 - in the files that make up the venv (pyvenv.cfg, *.pth, RECORD, direct_url.json, the shebangs of bin/,
   symbolic links), every absolute path but the interpreter's: pyvenv.cfg's `home` and the bin/python link;
 - in every other readable file, the build's own locations: the project's path at build time and now, the
-  build's temporary folder (uv's cache) and the local wheel folders. Compiled files (.pyc, .so, images)
-  are not read, so a torch venv (~20k files) is checked in seconds;
+  build's temporary folder (uv's cache) and the local wheel folders. Compiled files (.pyc, .so) are not
+  read, so a torch venv (~40k files) is checked in seconds. A .pyc does hold its source's path at build
+  time (co_filename), but the import system replaces it with the path it loads the module from;
 - a requirement file that changed since the build: its sha256 is in the build record (BUILD_RECORD);
 - no `.venv`, or no build record.
 The interpreter link pointing nowhere on this machine is an error only for a `.venv` built with the host's
