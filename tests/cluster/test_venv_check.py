@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from validators.__main__ import main
-from validators.cluster.venv_build import build
+from validators.cluster.venv_build import Builder, build
 from validators.cluster.venv_check import BUILD_RECORD, rule_cluster_venv, sha256
 from validators.errors import ClusterError, GateError
 from validators.project import Project
@@ -235,3 +235,24 @@ def test_a_build_in_a_missing_image_stops_before_touching_the_venv(built, tmp_pa
     with pytest.raises(ClusterError, match=r"the image local/none:missing is not on this machine"):
         build(Project(root), "debug-cpu", "local/none:missing")
     assert sorted(p.name for p in (root / ".venv").iterdir()) == before
+
+
+def test_the_build_container_mounts_the_project_at_its_path_and_is_offline_with_uv_offline(tmp_path, monkeypatch):
+    root, tmp = tmp_path / "project", tmp_path / "build"
+    tmp.mkdir()
+    bundle = write_file(tmp_path / "ca.pem", "-----BEGIN CERTIFICATE-----\n")
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "UV_INDEX_URL", "UV_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy:3128")
+    common = ["docker", "run", "--rm", "--user", f"{os.getuid()}:{os.getgid()}", "-w", str(root),
+              "-v", f"{root}:{root}:ro", "-v", f"{root}/.venv:{root}/.venv", "-v", f"{tmp}:{tmp}", "-v", "/bin/uv:/opt/hephaestus/uv:ro",
+              "-v", "/opt/wheels:/opt/wheels:ro", "-e", f"HOME={tmp}/home", "-e", f"UV_CACHE_DIR={tmp}/cache",
+              "-e", "UV_PYTHON_DOWNLOADS=never", "-e", "HTTPS_PROXY"]
+    online = Builder(root, tmp, "/bin/uv", "img:1", ["/opt/wheels", "https://wheels.example/simple"]).prefix
+    assert online == [*common, "-e", f"SSL_CERT_FILE={tmp}/ca-bundle.pem", "img:1", "/opt/hephaestus/uv"]
+    assert (tmp / "ca-bundle.pem").read_text() == bundle.read_text()
+    monkeypatch.setenv("UV_OFFLINE", "1")
+    offline = Builder(root, tmp, "/bin/uv", "img:1", ["/opt/wheels"]).prefix
+    assert offline == [*common, "-e", "UV_OFFLINE", "--network=none", "img:1", "/opt/hephaestus/uv"]
+    assert Builder(root, tmp, "/bin/uv", None, []).prefix == ["/bin/uv"]

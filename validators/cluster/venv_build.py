@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -103,30 +104,28 @@ class Builder:
     """Runs uv on the host, or in `docker run` of the image with the project at its own path."""
 
     def __init__(self, root: Path, tmp: Path, uv: str, image: str | None, links: list[str]):
-        self.root, self.tmp, self.uv, self.image, self.links = root, tmp, uv, image, links
+        self.tmp, self.uv, self.links = tmp, uv, links
         self.env = {"UV_CACHE_DIR": str(tmp / "cache")}
+        self.prefix = [uv] if not image else [*self.docker(root, tmp, uv, links), image, UV_IN_IMAGE]
 
-    def argv(self, uv_args: list[str]) -> list[str]:
-        if not self.image:
-            return [self.uv, *uv_args]
-        venv = self.root / CLUSTER_VENV.path
-        docker = ["docker", "run", "--rm", "--user", f"{os.getuid()}:{os.getgid()}", "-w", str(self.root),
-                  "-v", f"{self.root}:{self.root}:ro", "-v", f"{venv}:{venv}", "-v", f"{self.tmp}:{self.tmp}",
-                  "-v", f"{self.uv}:{UV_IN_IMAGE}:ro"]
-        docker += [arg for folder in self.links if folder.startswith("/") for arg in ("-v", f"{folder}:{folder}:ro")]
-        docker += ["-e", f"HOME={self.tmp / 'home'}", "-e", f"UV_CACHE_DIR={self.tmp / 'cache'}", "-e", "UV_PYTHON_DOWNLOADS=never"]
-        docker += [arg for var in PASSED_ON if var in os.environ for arg in ("-e", var)]
+    @staticmethod
+    def docker(root: Path, tmp: Path, uv: str, links: list[str]) -> list[str]:
+        venv = root / CLUSTER_VENV.path
+        argv = ["docker", "run", "--rm", "--user", f"{os.getuid()}:{os.getgid()}", "-w", str(root),
+                "-v", f"{root}:{root}:ro", "-v", f"{venv}:{venv}", "-v", f"{tmp}:{tmp}", "-v", f"{uv}:{UV_IN_IMAGE}:ro"]
+        argv += [arg for folder in links if folder.startswith("/") for arg in ("-v", f"{folder}:{folder}:ro")]
+        argv += ["-e", f"HOME={tmp / 'home'}", "-e", f"UV_CACHE_DIR={tmp / 'cache'}", "-e", "UV_PYTHON_DOWNLOADS=never"]
+        argv += [arg for var in PASSED_ON if var in os.environ for arg in ("-e", var)]
         if offline():
-            docker += ["--network=none"]
-        else:
-            bundle = Path(os.environ.get("SSL_CERT_FILE") or CA_BUNDLE)
-            if bundle.is_file():
-                shutil.copyfile(bundle, self.tmp / "ca-bundle.pem")
-                docker += ["-e", f"SSL_CERT_FILE={self.tmp / 'ca-bundle.pem'}"]
-        return [*docker, self.image, UV_IN_IMAGE, *uv_args]
+            return [*argv, "--network=none"]
+        bundle = Path(os.environ.get("SSL_CERT_FILE") or CA_BUNDLE)
+        if bundle.is_file():
+            shutil.copyfile(bundle, tmp / "ca-bundle.pem")
+            argv += ["-e", f"SSL_CERT_FILE={tmp / 'ca-bundle.pem'}"]
+        return argv
 
     def uv_run(self, uv_args: list[str], what: str) -> None:
-        run(self.argv(uv_args), self.env, what)
+        run([*self.prefix, *uv_args], self.env, what)
 
 
 def build_project_wheel(project: Project, builder: Builder, env: str) -> Path:
@@ -154,7 +153,7 @@ def folder_size(folder: Path) -> tuple[int, int]:
     for base, _, files in os.walk(folder):
         for name in files:
             st = os.lstat(os.path.join(base, name))
-            if not os.path.islink(os.path.join(base, name)):
+            if stat.S_ISREG(st.st_mode):
                 size, count = size + st.st_size, count + 1
     return size, count
 
@@ -166,6 +165,8 @@ def up_to_date(project: Project, env: str, image: str | None) -> str:
         return "no build record" if venv_dir(project).exists() else "no .venv yet"
     if (record.get("env"), record.get("image")) != (env, image):
         return f"built for {record.get('env')} in {record.get('image') or 'the host'}, now {env} in {image or 'the host'}"
+    if image and record.get("image_id") != image_id(image):
+        return f"{image} changed since the build (its id is another)"
     errors = list(rule_cluster_venv(project))
     return f"{len(errors)} check error(s), the first: {errors[0]}" if errors else ""
 
@@ -233,5 +234,10 @@ def build(project: Project, env: str, image: str | None, force: bool = False) ->
 
 
 def image_id(image: str) -> str | None:
-    done = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", image], capture_output=True, text=True)
+    """The image's id, or None when this machine's Docker engine does not have it."""
+    try:
+        done = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", image], capture_output=True, text=True)
+    except FileNotFoundError as err:
+        raise ClusterError(f"--image {image}: docker is not installed", "install Docker, or build with the host's "
+                           "interpreter: --image ''") from err
     return done.stdout.strip() or None
