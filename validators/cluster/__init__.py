@@ -3,4 +3,6 @@ local process, a SLURM cluster or the Qizhi platform, each recorded in a ledger 
 
 from __future__ import annotations
 
-GATES: dict[str, list] = {}
+from .venv_check import rule_cluster_venv
+
+GATES: dict[str, list] = {"D2": [rule_cluster_venv]}

@@ -1,5 +1,7 @@
 """The command line of stages D2 and D4 (`python -m validators <command>`; nox sessions run them).
 
+    cluster-venv [--image IMAGE]                                D2: build .venv: relocatable, cache-free, in the job's image
+    venv-check                                                  D2: the interpreter the nodes need; why .venv would break
     submit [--backend local|slurm|qizhi] [--wait] [OVERRIDES]   D4: review before compute, submit, jobs/<backend>-<id>.yaml
     job status|wait|logs|cancel ID                              D4: one job (ID: <backend>-<id> or the bare id)
     jobs                                                        D4: every job of the project, open ones refreshed
@@ -17,8 +19,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from ..artifacts import JOBS
+from ..artifacts import CLUSTER_VENV, JOBS
 from ..errors import ClusterError
+from ..pins import ENVIRONMENTS
 from ..project import Project
 from . import config as cluster_config
 from . import ledger, poll
@@ -32,6 +35,15 @@ DEFAULT_LIMIT_S = float(os.environ.get("HEPHAESTUS_WAIT_LIMIT_S", 24 * 3600))
 
 def register(sub: Any) -> None:
     """Add the D2 and D4 subcommands to the validators' argument parser."""
+    build = sub.add_parser("cluster-venv", help="build .venv for the cluster jobs: relocatable, cache-free, in the job's image (D2)")
+    build.add_argument("--image", default=os.environ.get("CLUSTER_IMAGE") or None,
+                       help="build inside this image, whose interpreter the nodes run (default: $CLUSTER_IMAGE; "
+                            "none: the host's interpreter)")
+    build.add_argument("--env", choices=list(ENVIRONMENTS), help="the requirement file (default: $PROJECT_ENV, else the accelerator's)")
+    build.add_argument("--force", action="store_true", help="rebuild even when the .venv is up to date")
+    build.set_defaults(handler=cluster_venv)
+    check = sub.add_parser("venv-check", help="check .venv: no absolute build paths, no editable install, no drift (D2)")
+    check.set_defaults(handler=venv_check)
     p = sub.add_parser("submit", help="D4: review before compute, then submit a training job (jobs/<backend>-<id>.yaml)")
     p.add_argument("--backend", default=BACKENDS[0], help=f"where the job runs: {', '.join(BACKENDS)} (default: {BACKENDS[0]})")
     p.add_argument("--allow-dirty", action="store_true", help="submit from a tree with uncommitted changes (recorded)")
@@ -49,6 +61,26 @@ def register(sub: Any) -> None:
     p = sub.add_parser("jobs", help="D4: every job of the project and its state (open jobs asked once per backend)")
     p.add_argument("--no-refresh", action="store_true", help="print the ledger as it is, without asking any scheduler")
     p.set_defaults(handler=jobs_command)
+
+
+def cluster_venv(project: Project, args: argparse.Namespace) -> int:
+    from .venv_build import build, default_env
+
+    build(project, args.env or default_env(project), args.image or None, force=args.force)
+    return 0
+
+
+def venv_check(project: Project, args: argparse.Namespace) -> int:
+    from .venv_check import notes, rule_cluster_venv
+
+    for line in notes(project):
+        print(line)
+    errors = list(rule_cluster_venv(project))
+    for error in errors:
+        print(error)
+    print(f"{CLUSTER_VENV.path}: {len(errors)} error(s)" if errors else f"{CLUSTER_VENV.path}: relocatable, no path of the "
+          "build, matches its requirement file")
+    return 1 if errors else 0
 
 
 def _intervals(backend: str, root: Path) -> dict[str, float]:
