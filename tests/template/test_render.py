@@ -20,6 +20,7 @@ COMMON_FILES = {
     "configs/train.yaml", "configs/data/mini.yaml", "configs/data/full.yaml",
     "configs/trainer/cpu.yaml", "configs/trainer/gpu.yaml", "configs/trainer/ddp_cpu.yaml", "configs/trainer/ddp_gpu.yaml",
     "configs/logger/csv.yaml", "configs/logger/wandb.yaml",
+    "configs/cluster/local.yaml", "configs/cluster/slurm.yaml", "configs/cluster/qizhi.yaml",
     "scripts/train.py", "scripts/infer.py", "tests/test_project.py", "data/mini/DATA_CARD.md",
     "src/demo_project/__init__.py", "src/demo_project/config.py", "src/demo_project/errors.py",
     "src/demo_project/train.py", "src/demo_project/predict.py", "src/demo_project/runs.py", "configs/experiment/README.md",

@@ -37,7 +37,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import Message
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -93,7 +93,7 @@ def _stamp(value: Any) -> str:
     if not re.fullmatch(r"\d+(\.\d+)?", text):
         return text
     seconds = float(text) / (1000 if float(text) > 1e11 else 1)
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def to_status(data: Mapping[str, Any]) -> Status:

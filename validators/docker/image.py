@@ -29,6 +29,7 @@ import yaml
 
 from ..artifacts import CONTAINER_CHECK
 from ..errors import DockerError
+from ..pins import find_links
 from ..project import Project
 from .engine import build_command, run_command
 
@@ -124,13 +125,6 @@ def build_base(project: Project, *, force: bool = False, mirror: str | None = No
             saver.wait()
         print(f"saved {tag} to {save} (`docker load -i {save.name}` on the air-gapped host)")
     return tag
-
-
-def find_links() -> list[str]:
-    folders: list[str] = []
-    for var in ("UV_FIND_LINKS", "PIP_FIND_LINKS"):
-        folders += [f for f in os.environ.get(var, "").replace(os.pathsep, " ").split() if f not in folders]
-    return folders
 
 
 def pip_venv(project: Project) -> str:
