@@ -50,7 +50,8 @@ def register(sub: Any) -> None:
     p.add_argument("--name", help="a suffix of the run folder: runs/<UTC timestamp>-<backend>-<name>")
     p.add_argument("--wait", action="store_true", help="then poll until the job ends (exit 0 only if it COMPLETED)")
     p.add_argument("--limit", type=float, default=DEFAULT_LIMIT_S, help="seconds --wait polls before it gives up (job left running)")
-    p.add_argument("overrides", nargs="*", help="scripts/train.py arguments: overrides, --epochs N")
+    p.add_argument("--epochs", type=int, help="passed on to scripts/train.py (trainer.max_epochs)")
+    p.add_argument("overrides", nargs="*", help="scripts/train.py overrides (key=value, group=choice); after `--`, any of its options")
     p.set_defaults(handler=submit_command)
     p = sub.add_parser("job", help="D4: status, wait, logs or cancel of one job")
     p.add_argument("action", choices=["status", "wait", "logs", "cancel"])
@@ -116,7 +117,7 @@ def tail(root: Path, record: JobRecord, lines: int) -> str:
 
 
 def submit_command(project: Project, args: argparse.Namespace) -> int:
-    overrides = [a for a in args.overrides if a != "--"]
+    overrides = [a for a in args.overrides if a != "--"] + (["--epochs", str(args.epochs)] if args.epochs is not None else [])
     record = submit(project, args.backend, overrides, allow_dirty=args.allow_dirty, name=args.name,
                     gate_table=args.gate_table)
     return _wait(project.root, record, args.limit) if args.wait else 0
