@@ -160,8 +160,7 @@ def test_a_qizhi_job_through_the_command_line_leaves_no_secret_anywhere(project)
         key = job_id_of(out, "qizhi")
         record = ledger.find(project, key)
         assert [(h["state"], h["native"]) for h in record.history] == [
-            ("PENDING", "submitted"), ("PENDING", "job_pending"), ("PENDING", "job_queued"), ("RUNNING", "job_running"),
-            ("COMPLETED", "job_succeeded")]
+            ("PENDING", "submitted"), ("PENDING", "job_queued"), ("RUNNING", "job_running"), ("COMPLETED", "job_succeeded")]
         assert record.url == f"{qz.url}/jobs/distributedTrainingDetail/{record.job_id}"
         create = next(r for r in qz.requests if r.path == CREATE)
         assert create.body["framework_config"] == [{"image": "registry.local/train:1.0", "image_type": "SOURCE_PRIVATE",
