@@ -62,7 +62,8 @@ KEYS: dict[str, dict[str, Key]] = {
         "time": Key(str, "01:00:00", "a SLURM time: minutes, HH:MM:SS or D-HH:MM:SS", lambda v: bool(SLURM_TIME.match(v))),
         "account": Key(str, "", "an account name, or ''"),
         "qos": Key(str, "", "a QOS name, or ''"),
-        "requeue_signal_s": Key(int, 90, "an integer 10..3600: SIGUSR1 this many seconds before the time limit", _ints(10, 3600)),
+        "requeue_signal_s": Key(int, 90, "0 (no signal: the job ends TIMEOUT at its limit) or 10..3600: SIGUSR1 this many"
+                                " seconds before the time limit", lambda v: v == 0 or 10 <= v <= 3600),
         **POLL,
     },
     "qizhi": {

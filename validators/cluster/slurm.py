@@ -56,11 +56,13 @@ def normalise(native: str, message: str = "") -> Status:
 
 
 def _exit_message(exit_code: str, reason: str, restarts: str = "0") -> str:
-    """`exit code 1`, `exit code 0, signal 9`, `NonZeroExitCode` and `requeued 2x`, joined; '' when none applies."""
+    """`exit code 1`, `signal 15`, the reason (`NonZeroExitCode`) and `requeued 2x`, joined; '' when none applies."""
     parts = []
     code, _, sig = exit_code.partition(":")
-    if exit_code and (code, sig) != ("0", "0") and (code, sig) != ("0", ""):
-        parts.append(f"exit code {code}" + (f", signal {sig}" if sig not in ("", "0") else ""))
+    if code not in ("", "0"):
+        parts.append(f"exit code {code}")
+    if sig not in ("", "0"):
+        parts.append(f"signal {sig}")
     if reason and reason not in ("None", "(null)"):
         parts.append(reason)
     if restarts not in ("", "0"):
@@ -105,14 +107,15 @@ def parse_scontrol(text: str) -> Status | None:
                                                       fields.get("Restarts", "0")))
 
 
-def _run(argv: list[str], cwd: Path | None = None, timeout: float = COMMAND_TIMEOUT_S) -> subprocess.CompletedProcess:
+def _run(argv: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run a SLURM command: ClusterError when it is not on PATH, TransientError when it does not answer in time."""
+    timeout = COMMAND_TIMEOUT_S
     try:
         return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
     except FileNotFoundError as err:
         raise ClusterError(f"{argv[0]}: not found on PATH", "run this on a login node of the SLURM cluster") from err
     except subprocess.TimeoutExpired as err:
-        raise TransientError(f"{shlex.join(argv)}: no answer within {timeout:.0f} s", "slurmctld may be busy") from err
+        raise TransientError(f"{shlex.join(argv)}: no answer within {timeout:g} s", "slurmctld may be busy") from err
 
 
 def _last_line(done: subprocess.CompletedProcess) -> str:
