@@ -85,6 +85,12 @@ def test_script_leaves_out_empty_settings_and_a_zero_signal():
     assert script.splitlines()[-1] == "srun --kill-on-bad-exit=1 python scripts/train.py trainer=ddp_cpu --epochs 1 'run.name=a b'"
 
 
+def test_the_ledger_command_is_the_script_body_on_one_line():
+    assert SlurmBackend(DEFAULTS, Path("/shared/demo")).command(SPEC) == (
+        "cd /shared/demo && source .venv/bin/activate && export HEPHAESTUS_RUN_DIR=runs/20261126T043500Z-slurm-ddp"
+        " && export WANDB_MODE=offline && srun --kill-on-bad-exit=1 python scripts/train.py trainer=ddp_cpu --epochs 1 'run.name=a b'")
+
+
 def test_a_path_with_a_space_is_quoted_for_sbatch():
     spec = JobSpec("demo-x", "/shared/my demo", "runs/x", "runs/x/job.log", ())
     script = SlurmBackend(DEFAULTS, Path("/shared/my demo")).script(spec)

@@ -152,6 +152,10 @@ class SlurmBackend:
         cpus = self.cfg["cpus_per_task"]  # srun of SLURM 22.05+ does not inherit sbatch's --cpus-per-task
         return "srun --kill-on-bad-exit=1" + (f" --cpus-per-task={cpus}" if cpus > 1 else "")
 
+    def command(self, spec: JobSpec) -> str:
+        """The script's shell lines after its directives, as one line: what the ledger records."""
+        return spec.command(self.launcher())
+
     def script(self, spec: JobSpec) -> str:
         """The sbatch script of `spec`: directives, the prologue (cd, .venv, exports), a start line, srun training."""
         start = ('echo "hephaestus: job $SLURM_JOB_ID started $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname)'
