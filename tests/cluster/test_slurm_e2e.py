@@ -78,7 +78,7 @@ def submitted(out: str, root: Path) -> JobRecord:
 
 def test_a_two_task_job_trains_with_lightning_ddp_through_srun(project):
     configure(project, ntasks_per_node=2)
-    out = validators(project, "submit", "--backend", "slurm", "--name", "ddp", "--wait",
+    out = validators(project, "submit", "--backend", "slurm", "--name", "ddp", "--wait", "--",
                      "trainer=ddp_cpu", "logger=wandb", "--epochs", "2", "data.batch_size=64")
     record = submitted(out, project)
     assert f"{record.key}: COMPLETED; run folder {record.run_dir}" in out
@@ -103,7 +103,7 @@ def test_a_two_task_job_trains_with_lightning_ddp_through_srun(project):
 
 def test_a_job_whose_training_raises_ends_failed_with_the_error_in_job_logs(project):
     configure(project)
-    out = validators(project, "submit", "--backend", "slurm", "--name", "raises", "--wait", "logger=csv", "--epochs", "3",
+    out = validators(project, "submit", "--backend", "slurm", "--name", "raises", "--wait", "--", "logger=csv", "--epochs", "3",
                      code=1)
     record = submitted(out, project)
     assert f"{record.key}: FAILED; run folder {record.run_dir}" in out and PLANTED in out  # wait prints the log's tail
@@ -115,7 +115,7 @@ def test_a_job_whose_training_raises_ends_failed_with_the_error_in_job_logs(proj
 
 def test_job_cancel_ends_cancelled(project):
     configure(project)
-    record = submitted(validators(project, "submit", "--backend", "slurm", "--name", "cancelled", *LONG), project)
+    record = submitted(validators(project, "submit", "--backend", "slurm", "--name", "cancelled", "--", *LONG), project)
     deadline = time.monotonic() + 120
     while ledger.find(project, record.key).state != "RUNNING":
         assert time.monotonic() < deadline, "the job did not start in 120 s"
@@ -130,7 +130,7 @@ def test_job_cancel_ends_cancelled(project):
 
 def test_a_one_minute_time_limit_ends_timeout(project):
     configure(project, time="1", requeue_signal_s=0)  # no SIGUSR1 before the limit: Lightning would requeue the job
-    out = validators(project, "submit", "--backend", "slurm", "--name", "timeout", "--wait", *LONG, code=1)
+    out = validators(project, "submit", "--backend", "slurm", "--name", "timeout", "--wait", "--", *LONG, code=1)
     record = submitted(out, project)
     assert "#SBATCH --time=1\n" in (project / record.run_dir / "job.sbatch").read_text()
     last = record.history[-1]
@@ -149,7 +149,7 @@ def test_the_requeue_signal_checkpoints_requeues_and_the_job_resumes(project):
     deadlock against the other rank's per-step broadcast (Lightning-AI/pytorch-lightning#21406).
     """
     configure(project)
-    out = validators(project, "submit", "--backend", "slurm", "--name", "requeued", "logger=wandb", "--epochs", "100",
+    out = validators(project, "submit", "--backend", "slurm", "--name", "requeued", "--", "logger=wandb", "--epochs", "100",
                      "trainer.limit_train_batches=10", "data.batch_size=8")
     record = submitted(out, project)
     run, log_path = project / record.run_dir, project / record.log_path
