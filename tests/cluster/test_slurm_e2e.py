@@ -2,8 +2,8 @@
 (`python -m validators submit --backend slurm`, `job status|wait|logs|cancel`): jobs of a generated project
 that train with Lightning through `srun`, fail, are cancelled, time out, and are requeued and resume.
 
-Each job trains the tabular project on its mini data for seconds. The project's `.venv` is a link to a venv
-with the test venv's packages (tests/helpers/slurm.py); the relocatable `.venv` is tested by D2's tests.
+Each job trains the tabular project on its mini data for seconds, with the project's relocatable `.venv`
+(`python -m validators cluster-venv`, D2), which the review before compute checks.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from validators.cluster import ledger
 from validators.cluster.ledger import JobRecord
 
 from ..helpers import git, render
-from ..helpers.slurm import link_job_venv, slurm  # noqa: F401  (a fixture)
+from ..helpers.slurm import slurm  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.e2e
 LONG = ("logger=csv", "--epochs", "1000", "data.batch_size=8")  # minutes of training: the scheduler ends it
@@ -35,9 +35,9 @@ PLANTED = "RuntimeError: planted: the loss diverged in epoch 1"
 @pytest.fixture(scope="module")
 def project(slurm, tmp_path_factory) -> Path:  # noqa: F811  (the fixture)
     """A generated project (stage A passes: the review before compute runs its gates), committed, with its
-    `.venv`, and a planted failure in training_step for runs named `*-raises` only."""
+    `.venv` (D2), and a planted failure in training_step for runs named `*-raises` only."""
     root = render(tmp_path_factory.mktemp("slurm") / "demo_project", task_family="tabular_classification")
-    link_job_venv(root, tmp_path_factory)
+    validators(root, "cluster-venv")
     module = root / "src/demo_project/models/module.py"
     text = module.read_text(encoding="utf-8").replace("from typing import Any\n", "import os\nfrom typing import Any\n", 1)
     step = re.search(r"    def training_step\(self.*\n", text)
