@@ -176,5 +176,7 @@ def test_the_requeue_signal_checkpoints_requeues_and_the_job_resumes(project):
     assert summary["resumed_from"] == f"{record.run_dir}/hpc_ckpt_1.ckpt"
     assert 0 < saved_step < summary["global_step"] == 100 * 10 and summary["epochs"] == 100  # continued, not restarted
     assert len(list((run / "wandb").glob("offline-run-*/run-*.wandb"))) == 2  # one offline W&B run per start
+    assert (run / "csv/metrics.csv").is_file() and summary["log_dir"] == f"{record.run_dir}/csv/restart-1"  # nothing lost
+    assert (run / "csv/restart-1/metrics.csv").read_text().count("\n") > 1
     started = calendar.timegm(time.strptime(second.group(1), "%Y-%m-%dT%H:%M:%SZ"))
     print(f"requeue: the job started again {started - signalled:.0f} s after SIGUSR1")

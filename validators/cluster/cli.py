@@ -112,7 +112,9 @@ def tail(root: Path, record: JobRecord, lines: int) -> str:
     if not path.is_file():
         where = f" ({record.url})" if record.url else ""
         return f"{record.log_path}: no log here yet (the job writes it on the node's storage{where})"
-    text = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    # a progress bar rewrites its line with \r: keep what a terminal would show, the last frame of each line
+    text = [line.rsplit("\r", 1)[-1] for line in path.read_text(encoding="utf-8", errors="replace").split("\n")]
+    text = text[:-1] if text and not text[-1] else text
     return "\n".join([f"==> {record.log_path} (last {min(lines, len(text))} of {len(text)} lines) <==", *text[-lines:]])
 
 
