@@ -128,11 +128,16 @@ def test_job_cancel_ends_cancelled(project):
     assert re.search(rf"\*\*\* JOB {record.job_id} ON \S+ CANCELLED AT ", (project / record.log_path).read_text())
 
 
-def test_a_one_minute_time_limit_ends_timeout(project):
-    configure(project, time="1", requeue_signal_s=0)  # no SIGUSR1 before the limit: Lightning would requeue the job
+def test_a_one_minute_time_limit_ends_timeout_once_the_requeues_are_spent(project):
+    """max_requeues: 0: the SIGUSR1 10 s before the limit is ignored (HEPHAESTUS_REQUEUE=off), so Lightning does
+    not requeue and SLURM ends the job at its limit: TIMEOUT, not a loop of requeues and not FAILED."""
+    configure(project, time="1", requeue_signal_s=10, max_requeues=0)
     out = validators(project, "submit", "--backend", "slurm", "--name", "timeout", "--wait", "--", *LONG, code=1)
     record = submitted(out, project)
-    assert "#SBATCH --time=1\n" in (project / record.run_dir / "job.sbatch").read_text()
+    script = (project / record.run_dir / "job.sbatch").read_text()
+    assert "#SBATCH --time=1\n" in script and "#SBATCH --signal=SIGUSR1@10\n" in script
+    assert 'if [ "${SLURM_RESTART_COUNT:-0}" -ge 0 ]; then export HEPHAESTUS_REQUEUE=off; fi\n' in script
+    assert "Handling auto-requeue signal" not in (project / record.log_path).read_text()
     last = record.history[-1]
     assert f"{record.key}: TIMEOUT; run folder {record.run_dir}" in out
     assert (last["state"], last["native"]) == ("TIMEOUT", "TIMEOUT") and "TimeLimit" in last["message"], last

@@ -64,6 +64,8 @@ KEYS: dict[str, dict[str, Key]] = {
         "qos": Key(str, "", "a QOS name, or ''"),
         "requeue_signal_s": Key(int, 90, "0 (no signal: the job ends TIMEOUT at its limit) or 10..3600: SIGUSR1 this many"
                                 " seconds before the time limit", lambda v: v == 0 or 10 <= v <= 3600),
+        "max_requeues": Key(int, 3, "an integer 0..100: requeues on the signal; then the signal is ignored and the job "
+                            "ends TIMEOUT at its limit", _ints(0, 100)),
         **POLL,
     },
     "qizhi": {

@@ -30,6 +30,7 @@ from ..errors import ClusterError, TransientError
 from .jobs import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, TIMEOUT, JobSpec, Status, Submitted
 
 COMMAND_TIMEOUT_S = 30
+REQUEUE_ENV = "HEPHAESTUS_REQUEUE"  # "off": the project's train.py ignores SIGUSR1 and turns Lightning's auto-requeue off
 SEP = "|"  # squeue's field separator: no job id, state or reason contains it
 NATIVE = {  # every job state squeue, sacct and scontrol print (squeue(1) JOB STATE CODES) -> the normalised state
     **dict.fromkeys(("PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "SPECIAL_EXIT",
@@ -152,6 +153,13 @@ class SlurmBackend:
         cpus = self.cfg["cpus_per_task"]  # srun of SLURM 22.05+ does not inherit sbatch's --cpus-per-task
         return "srun --kill-on-bad-exit=1" + (f" --cpus-per-task={cpus}" if cpus > 1 else "")
 
+    def requeue_bound(self) -> list[str]:
+        """After `max_requeues` starts, tell train.py (REQUEUE_ENV) to ignore the signal: Lightning's auto-requeue has
+        no bound of its own, so a job that never fits its time limit would be requeued forever."""
+        if not self.cfg["requeue_signal_s"]:
+            return []
+        return [f'if [ "${{SLURM_RESTART_COUNT:-0}}" -ge {self.cfg["max_requeues"]} ]; then export {REQUEUE_ENV}=off; fi']
+
     def command(self, spec: JobSpec) -> str:
         """The script's shell lines after its directives, as one line: what the ledger records."""
         return spec.command(self.launcher())
@@ -166,6 +174,7 @@ class SlurmBackend:
             *self.directives(spec),
             "set -e",
             *spec.prologue(),
+            *self.requeue_bound(),
             start,
             spec.train_command(self.launcher()),
         ]) + "\n"

@@ -34,6 +34,7 @@ from .ledger import JobRecord
 
 TRAIN_SCRIPT = "scripts/train.py"
 OFFLINE_ENV = {"WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
+RUN_DIR_ENV = "HEPHAESTUS_RUN_DIR"  # the run folder the project's runs.py uses (tests check the two agree)
 
 
 def backend_for(name: str, root: Path, cfg: dict[str, Any] | None = None) -> Backend:
@@ -124,7 +125,7 @@ def new_spec(project: Project, backend: Backend, train_args: Sequence[str], name
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     run_name = f"{stamp}-{backend.name}" + (f"-{name}" if name else "")
     run_dir = f"{RUNS.path}/{run_name}"
-    env = {**OFFLINE_ENV, "HEPHAESTUS_RUN_DIR": run_dir}
+    env = {**OFFLINE_ENV, RUN_DIR_ENV: run_dir}
     slug = project.answers.get("project_name", project.root.name)
     return JobSpec(f"{slug}-{run_name}", backend.workdir, run_dir, f"{run_dir}/job.log", tuple(train_args), env)
 
