@@ -211,3 +211,23 @@ def test_a_local_job_whose_wrapper_vanished_is_failed(tmp_path):
     assert until(backend, rec) == FAILED
     assert rec.history[-1]["message"].startswith(f"pid {pid} ended without an exit status")
     assert shutil.which("bash")
+
+
+def test_gate_d4_reads_every_ledger_and_checks_the_settings_of_the_backends_used(tmp_path):
+    from validators.project import Project
+
+    for backend in ("local", "slurm", "qizhi"):
+        project_with(tmp_path, backend, (SHIPPED / f"{backend}.yaml").read_text())
+    assert list(ledger.rule_jobs(Project(tmp_path))) == []  # qizhi.yaml's empty ids are fine while no job used it
+    rec = record("9", backend="qizhi")
+    rec.history.append({"at": "t", "state": "DONE", "native": "x", "message": ""})
+    ledger.save(tmp_path, rec)
+    (tmp_path / "jobs/local-1.yaml").write_text("not: a ledger\n")
+    errors = [str(e) for e in ledger.rule_jobs(Project(tmp_path))]
+    assert errors[:2] == [
+        "jobs/local-1.yaml: <root>: missing: expected a job ledger written by `python -m validators submit` "
+        f"(hint: {tmp_path}/jobs/local-1.yaml: not a job ledger (no backend and job_id) (hint: restore it from git))",
+        "jobs/qizhi-9.yaml: history[0].state: 'DONE' is invalid: expected one of PENDING, RUNNING, COMPLETED, FAILED, "
+        "CANCELLED, TIMEOUT (hint: restore the file from git)"]
+    assert sorted(e.split(": ")[1] for e in errors[2:]) == ["image", "logic_compute_group_id", "project_id", "shared_dir",
+                                                           "spec_id", "workspace_id"]

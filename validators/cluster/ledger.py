@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,8 @@ from typing import Any
 import yaml
 
 from ..artifacts import JOBS
-from ..errors import ClusterError
-from .jobs import COMPLETED, TERMINAL, Status
+from ..errors import ClusterError, GateError
+from .jobs import BACKENDS, COMPLETED, STATES, TERMINAL, Status
 
 
 def now() -> str:
@@ -125,3 +126,27 @@ def find(root: Path, ident: str) -> JobRecord:
 
 def as_dict(record: JobRecord) -> dict[str, Any]:
     return asdict(record)
+
+
+def rule_jobs(project: Any) -> Iterator[GateError]:
+    """Gate D4: every ledger in jobs/ reads, with known states; the settings of `local` and of each backend a job
+    used are valid (configs/cluster/<backend>.yaml: an unused qizhi.yaml may keep its empty ids)."""
+    from . import config
+
+    root = project.root
+    used = {"local"}
+    folder = root / JOBS.path
+    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+        rel = path.relative_to(root).as_posix()
+        try:
+            record = load(path)
+        except ClusterError as err:
+            yield GateError(rel, "", None, "a job ledger written by `python -m validators submit`", str(err))
+            continue
+        used.add(record.backend)
+        for n, entry in enumerate(record.history):
+            if entry.get("state") not in STATES:
+                yield GateError(rel, f"history[{n}].state", entry.get("state"), f"one of {', '.join(STATES)}",
+                                "restore the file from git")
+    for backend in sorted(used & set(BACKENDS)):
+        yield from config.check(root, backend)
