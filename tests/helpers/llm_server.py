@@ -7,11 +7,11 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import BaseHTTPRequestHandler
+
+from .standin import StandIn, send
 
 
 @dataclass
@@ -21,49 +21,27 @@ class Reply:
     delay_s: float = 0.0
 
 
-class LLMServer:
+class LLMServer(StandIn):
+    prefix = "/v1"
+
     def __init__(self, replies: list[Reply]):
         self.replies, self.requests, self.headers = list(replies), [], []
-        server = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server API
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                server.requests.append(body)
-                server.headers.append(self.headers)  # an HTTPMessage: header names are case-insensitive
-                reply = server.replies.pop(0) if len(server.replies) > 1 else server.replies[0]
-                time.sleep(reply.delay_s)
-                if reply.status != 200:
-                    payload = {"error": {"message": "scripted failure", "type": "server_error", "code": reply.status}}
-                else:
-                    payload = {
-                        "id": f"chatcmpl-{len(server.requests)}", "object": "chat.completion", "created": int(time.time()),
-                        "model": body.get("model", "test"),
-                        "choices": [{"index": 0, "finish_reason": "stop",
-                                     "message": {"role": "assistant", "content": reply.content}}],
-                        "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
-                    }
-                data = json.dumps(payload).encode()
-                try:
-                    self.send_response(reply.status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):  # the client timed out first
-                    pass
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self) -> LLMServer:
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def on_post(self, request: BaseHTTPRequestHandler) -> None:
+        body = json.loads(request.rfile.read(int(request.headers["Content-Length"])))
+        self.requests.append(body)
+        self.headers.append(request.headers)  # an HTTPMessage: header names are case-insensitive
+        reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
+        time.sleep(reply.delay_s)
+        if reply.status != 200:
+            payload = {"error": {"message": "scripted failure", "type": "server_error", "code": reply.status}}
+        else:
+            payload = {
+                "id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion", "created": int(time.time()),
+                "model": body.get("model", "test"),
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": reply.content}}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
+            }
+        send(request, reply.status, json.dumps(payload).encode())

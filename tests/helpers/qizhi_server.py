@@ -26,8 +26,10 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from .standin import StandIn, send
 
 AUTH = "/auth/token"
 CREATE, DETAIL, STOP = "/openapi/v1/train_job/create", "/openapi/v1/train_job/detail", "/openapi/v1/train_job/stop"
@@ -79,7 +81,7 @@ def _ms() -> str:
     return str(int(time.time() * 1000))
 
 
-class QizhiServer:
+class QizhiServer(StandIn):
     def __init__(self, username: str = "researcher", password: str = "pw", expires_in: str = "604800",
                  clock: Callable[[], float] = time.monotonic, expired_as_401: bool = False):
         self.username, self.password, self.expires_in = username, password, expires_in
@@ -91,53 +93,28 @@ class QizhiServer:
         self.issued: list[str] = []          # every token handed out, oldest first
         self.jobs: dict[str, Job] = {}
         self.lock = threading.Lock()
-        server = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server API
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                try:
-                    body = json.loads(raw)
-                except ValueError:
-                    body = raw.decode(errors="replace")
-                with server.lock:
-                    server.requests.append(Request(self.path, dict(self.headers.items()), body))
-                    queue = server.faults.get(self.path) or []
-                    fault = queue.pop(0) if queue else None
-                if fault is not None and fault.delay_s:
-                    time.sleep(fault.delay_s)
-                if fault is not None and (fault.http != 200 or fault.code is not None or fault.body is not None):
-                    status, payload, headers = server.faulty(fault)
-                else:
-                    with server.lock:
-                        status, payload = server.handle(self.path, self.headers.get("Authorization", ""), body)
-                    headers = {}
-                data = payload.encode() if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json" if not isinstance(payload, str) else "text/html")
-                    for name, value in headers.items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):  # the client timed out first
-                    pass
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def __enter__(self) -> QizhiServer:
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()  # a quick shutdown
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def on_post(self, request: BaseHTTPRequestHandler) -> None:
+        raw = request.rfile.read(int(request.headers.get("Content-Length") or 0))
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = raw.decode(errors="replace")
+        with self.lock:
+            self.requests.append(Request(request.path, dict(request.headers.items()), body))
+            queue = self.faults.get(request.path) or []
+            fault = queue.pop(0) if queue else None
+        if fault is not None and fault.delay_s:
+            time.sleep(fault.delay_s)
+        if fault is not None and (fault.http != 200 or fault.code is not None or fault.body is not None):
+            status, payload, headers = self.faulty(fault)
+        else:
+            with self.lock:
+                status, payload = self.handle(request.path, request.headers.get("Authorization", ""), body)
+            headers = {}
+        data = payload.encode() if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False).encode()
+        send(request, status, data, "application/json" if not isinstance(payload, str) else "text/html", headers)
 
     def inject(self, path: str, *faults: Fault) -> None:
         """The next len(faults) requests to `path` get these replies, in order."""
