@@ -54,16 +54,19 @@ def train_process_seen(run_dir: str) -> bool:
 
 
 def one_job(root: Path, backend: str, name: str) -> dict[str, float]:
-    """Submit a 1-epoch job and watch it: when the ledger appears, the training process starts and ends,
-    and the ledger says COMPLETED."""
+    """Submit a 1-epoch job and watch it: when the run folder appears (the review passed, the backend is called),
+    the training process starts and ends, and the ledger says COMPLETED."""
     seen: dict[str, float] = {}
     before = set((root / "jobs").glob("*.yaml")) if (root / "jobs").is_dir() else set()
+    runs_before = set((root / "runs").iterdir()) if (root / "runs").is_dir() else set()
     stop = threading.Event()
 
     def watch() -> None:
         path = None
         while not stop.is_set():
             now = time.perf_counter()
+            if "submit" not in seen and (root / "runs").is_dir() and set((root / "runs").iterdir()) - runs_before:
+                seen["submit"] = now  # submit.py makes the run folder after the review, right before the backend submits
             if path is None:
                 new = set((root / "jobs").glob("*.yaml")) - before if (root / "jobs").is_dir() else set()
                 if new:
@@ -86,7 +89,7 @@ def one_job(root: Path, backend: str, name: str) -> dict[str, float]:
     run([sys.executable, "-m", "validators", "submit", "--backend", backend, "--wait", "--name", name, "--epochs", "1"], root)
     thread.join(timeout=30)
     stop.set()
-    return {"review_s": seen["ledger"] - start, "to_start_s": seen["start"] - seen["ledger"],
+    return {"review_s": seen["submit"] - start, "to_start_s": seen["start"] - seen["submit"],
             "exit_to_ledger_s": seen["completed"] - seen["exit"], "train_s": seen["exit"] - seen["start"]}
 
 
@@ -134,7 +137,7 @@ def main() -> int:
         for backend in args.backends:
             results[backend].append(one_job(root, backend, f"r{n}"))
             print(backend, json.dumps({k: round(v, 2) for k, v in results[backend][-1].items()}))
-    print("\n| backend | review + submit (s) | submit -> training starts (s) | training exit -> ledger COMPLETED (s) "
+    print("\n| backend | review before compute (s) | submit -> training process starts (s) | training exit -> ledger COMPLETED (s) "
           "| queries / job / hour of waiting |\n|---|---|---|---|---|")
     for backend, rows in results.items():
         cells = []
