@@ -62,25 +62,25 @@ def one_job(root: Path, backend: str, name: str) -> dict[str, float]:
     stop = threading.Event()
 
     def watch() -> None:
-        path = None
+        path, run_dir = None, ""
         while not stop.is_set():
             now = time.perf_counter()
-            if "submit" not in seen and (root / "runs").is_dir() and set((root / "runs").iterdir()) - runs_before:
-                seen["submit"] = now  # submit.py makes the run folder after the review, right before the backend submits
-            if path is None:
-                new = set((root / "jobs").glob("*.yaml")) - before if (root / "jobs").is_dir() else set()
-                if new:
-                    path, seen["ledger"] = new.pop(), now
-            if path is not None:
-                run_dir = yaml.safe_load(path.read_text())["run_dir"]
+            if not run_dir and (root / "runs").is_dir():
+                new_runs = [p for p in set((root / "runs").iterdir()) - runs_before if p.is_dir() and not p.is_symlink()]
+                if new_runs:  # submit.py makes the run folder after the review, right before the backend submits
+                    seen["submit"], run_dir = now, f"runs/{new_runs[0].name}"
+            if run_dir:
                 alive = train_process_seen(run_dir)
                 if alive and "start" not in seen:
                     seen["start"] = now
                 if not alive and "start" in seen and "exit" not in seen:
                     seen["exit"] = now
-                if yaml.safe_load(path.read_text())["history"][-1]["state"] == "COMPLETED":
-                    seen["completed"] = now
-                    return
+            if path is None:
+                new = set((root / "jobs").glob("*.yaml")) - before if (root / "jobs").is_dir() else set()
+                path = new.pop() if new else None
+            if path is not None and yaml.safe_load(path.read_text())["history"][-1]["state"] == "COMPLETED":
+                seen["completed"] = now
+                return
             time.sleep(0.02)
 
     thread = threading.Thread(target=watch, daemon=True)
