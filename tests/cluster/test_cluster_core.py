@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -231,3 +232,21 @@ def test_gate_d4_reads_every_ledger_and_checks_the_settings_of_the_backends_used
         "CANCELLED, TIMEOUT (hint: restore the file from git)"]
     assert sorted(e.split(": ")[1] for e in errors[2:]) == ["image", "logic_compute_group_id", "project_id", "shared_dir",
                                                            "spec_id", "workspace_id"]
+
+
+def test_the_review_names_a_missing_git_repository_and_a_dirty_tree(tmp_path):
+    from validators.cluster.submit import git_state
+
+    commit, changed = git_state(tmp_path)
+    assert commit == "" and changed[0].startswith("not a git repository with a commit")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "jobs/local-1.yaml").write_text("backend: local\n")  # the ledger never makes the tree dirty
+    subprocess.run([*git, "add", "a.txt"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-qm", "a"], cwd=tmp_path, check=True)
+    commit, changed = git_state(tmp_path)
+    assert len(commit) == 40 and changed == []
+    (tmp_path / "a.txt").write_text("b")
+    assert git_state(tmp_path) == (commit, ["a.txt"])

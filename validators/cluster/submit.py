@@ -112,7 +112,10 @@ def review(project: Project, backend: str, train_args: Sequence[str], *, allow_d
         table = gate_table()
         problems += gates.run(project, [s for s in ("A", "D2") if any(k.startswith(s) for k in table)], table)
     commit, changed = git_state(root)
-    if changed and not allow_dirty:
+    if not commit and not allow_dirty:
+        problems.append(f"{changed[0]}: the ledger records the commit each job ran (`git init && git add -A && "
+                        "git commit`, or --allow-dirty, which the ledger records as commit none)")
+    elif changed and not allow_dirty:
         shown = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
         problems.append(f"the git tree is not clean ({shown}): commit first, so the job's commit is its code "
                         "(or --allow-dirty, which the ledger records)")
