@@ -42,8 +42,10 @@ def run(cmd: list[str], cwd: Path, timeout: int = 1200, check: bool = True) -> s
 
 
 def files_of(root: Path) -> set[str]:
-    """Every path of the project but the two venvs: what the build must leave as it was."""
-    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.relative_to(root).parts[0] not in (".venv", ".venvs")}
+    """Every path of the project but the two venvs and bytecode caches (nox importing noxfile.py and validators/
+    writes those where PYTHONDONTWRITEBYTECODE is unset, as in CI): what the build must leave as it was."""
+    return {p.relative_to(root).as_posix() for p in root.rglob("*")
+            if p.relative_to(root).parts[0] not in (".venv", ".venvs") and "__pycache__" not in p.parts}
 
 
 @pytest.fixture(scope="module")

@@ -63,7 +63,7 @@ def test_clean_project_passes_every_gate(clean):
 
 def test_stage_names_expand_and_unknown_ones_are_rejected():
     assert expand(["A", "B1"], table()) == ["A1", "A2", "A3", "A4", "A5", "B1"]
-    with pytest.raises(UsageError, match=r"^unknown stage 'C9': expected one of A1, A2, A3, A4, A5, B1, B2, B3, B4, C4 or a group \(A, B, C\)$"):
+    with pytest.raises(UsageError, match=r"^unknown stage 'C9': expected one of A1, A2, A3, A4, A5, B1, B2, B3, B4, C4, D2, D4 or a group \(A, B, C, D\)$"):
         expand(["C9"], table())
 
 
@@ -91,7 +91,7 @@ MUTATIONS = {
     "readme_names_a_missing_session": (
         lambda r: edit_text(r, "README.md", "## Quick start\n", "## Quick start\n\nShip it with `nox -s deploy_now`.\n"),
         "README.md: sessions.deploy_now: 'deploy_now' is invalid: expected a session of noxfile.py "
-        "(setup, rules, env_check, train_smoke, bugfix, guidance, tests, serve, docker_env, docker_base, wheelhouse, docker_build, container_check, deploy, monitor, plan, review, validate, update_check, project, docker) "
+        "(setup, rules, env_check, train_smoke, bugfix, guidance, tests, serve, docker_env, docker_base, wheelhouse, docker_build, container_check, deploy, monitor, submit, job, jobs, cluster_venv, plan, review, validate, update_check, project, docker) "
         "(hint: fix the README or add the session)",
     ),
     "import_missing_from_requirements": (
