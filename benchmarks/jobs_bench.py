@@ -95,8 +95,7 @@ def one_job(root: Path, backend: str, name: str) -> dict[str, float]:
 
 def queries_per_hour(backend: str) -> int:
     """The real polling loop over one hour of a job that keeps RUNNING, at the shipped config's intervals."""
-    cfg = yaml.safe_load((ROOT / "template/configs/cluster" / f"{backend}.yaml").read_text())
-    cfg = {**{k: v.default for k, v in config.KEYS[backend].items()}, **cfg}
+    cfg = config.load(ROOT / "template", backend)  # the shipped configs/cluster/<backend>.yaml, defaults filled
 
     class Always:
         name = backend

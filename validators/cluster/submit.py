@@ -95,10 +95,12 @@ def git_state(root: Path) -> tuple[str, list[str]]:
 
 
 def review(project: Project, backend: str, train_args: Sequence[str], *, allow_dirty: bool,
-           gate_table: Callable[[], gates.Table] | None) -> tuple[Reviewed, list[GateError | str]]:
-    """Every reason not to submit, and what the ledger records when there is none."""
+           gate_table: Callable[[], gates.Table] | None,
+           config_errors: Sequence[GateError]) -> tuple[Reviewed, list[GateError | str]]:
+    """Every reason not to submit (`config_errors`: configs/cluster/<backend>.yaml's, checked once by the caller),
+    and what the ledger records when there is none."""
     root = project.root
-    problems: list[GateError | str] = list(cluster_config.check(root, backend))
+    problems: list[GateError | str] = list(config_errors)
     cfg, text, error = composed_config(root, train_args)
     if error:
         problems.append(f"{TRAIN_SCRIPT} {' '.join(train_args)}: {error}")
@@ -141,11 +143,13 @@ def submit(project: Project, backend_name: str, overrides: Sequence[str], *, all
     if backend_name not in BACKENDS:
         raise cluster_config.unknown_backend(backend_name)
     cfg_errors = list(cluster_config.check(root, backend_name))
-    train_args = [*(cluster_config.load(root, backend_name)["overrides"] if not cfg_errors else []), *overrides]
-    reviewed, problems = review(project, backend_name, train_args, allow_dirty=allow_dirty, gate_table=gate_table)
+    cfg = {} if cfg_errors else cluster_config.load(root, backend_name)
+    train_args = [*cfg.get("overrides", []), *overrides]
+    reviewed, problems = review(project, backend_name, train_args, allow_dirty=allow_dirty, gate_table=gate_table,
+                                config_errors=cfg_errors)
     if problems:
         raise SubmitRefused(problems)
-    backend = backend_for(backend_name, root)
+    backend = backend_for(backend_name, root, cfg)
     spec = new_spec(project, backend, train_args, name)
     report(f"review before compute: passed ({CLUSTER_CONFIGS.path}/{backend_name}.yaml, overrides, W&B offline, "
            f"gates A and D2, git {reviewed.commit[:12]}{' dirty' if reviewed.dirty else ''})")
