@@ -94,7 +94,7 @@ def git_state(root: Path) -> tuple[str, list[str]]:
     return head.stdout.strip(), [line[3:] for line in status.stdout.splitlines()]
 
 
-def review(project: Project, backend: str, train_args: Sequence[str], *, allow_dirty: bool,
+def review(project: Project, train_args: Sequence[str], *, allow_dirty: bool,
            gate_table: Callable[[], gates.Table] | None,
            config_errors: Sequence[GateError]) -> tuple[Reviewed, list[GateError | str]]:
     """Every reason not to submit (`config_errors`: configs/cluster/<backend>.yaml's, checked once by the caller),
@@ -145,7 +145,7 @@ def submit(project: Project, backend_name: str, overrides: Sequence[str], *, all
     cfg_errors = list(cluster_config.check(root, backend_name))
     cfg = {} if cfg_errors else cluster_config.load(root, backend_name)
     train_args = [*cfg.get("overrides", []), *overrides]
-    reviewed, problems = review(project, backend_name, train_args, allow_dirty=allow_dirty, gate_table=gate_table,
+    reviewed, problems = review(project, train_args, allow_dirty=allow_dirty, gate_table=gate_table,
                                 config_errors=cfg_errors)
     if problems:
         raise SubmitRefused(problems)
