@@ -1,0 +1,6 @@
+"""Stages D1 and D5: W&B offline in every run, and the sync agent that uploads each finished offline
+run exactly once (a SQLite ledger beside the watched folder, `wandb sync` one run at a time)."""
+
+from __future__ import annotations
+
+GATES: dict[str, list] = {}
