@@ -9,6 +9,7 @@
     python -m validators monitor [--url URL]                            # C4 (monitoring/cli.py)
     python -m validators cluster-venv | venv-check                      # D2 (cluster/cli.py)
     python -m validators submit | job status|wait|logs|cancel ID | jobs # D4 (cluster/cli.py)
+    python -m validators sync-agent --watch DIR | sync-agent status|retry  # D5 (tracking/cli.py)
 
 This module only mounts the wings' commands and the two core ones. A mistake on the command line
 prints one `error:` line and exits 2; a stage that fails prints `error:` and exits 1.
@@ -30,8 +31,9 @@ from .generation import cli as generation_cli
 from .monitoring import cli as monitoring_cli
 from .project import Project
 from .research import cli as research_cli
+from .tracking import cli as tracking_cli
 
-WINGS = (generation_cli, research_cli, bugfix_cli, docker_cli, monitoring_cli, cluster_cli)
+WINGS = (generation_cli, research_cli, bugfix_cli, docker_cli, monitoring_cli, cluster_cli, tracking_cli)
 
 
 class Parser(argparse.ArgumentParser):
@@ -44,9 +46,10 @@ class Parser(argparse.ArgumentParser):
 
 def table() -> dict[str, list[gates.Rule]]:
     """The stage -> rules table, merged from the wings (imported here, never by the core)."""
-    from . import bugfix, cluster, docker, generation, monitoring, research
+    from . import bugfix, cluster, docker, generation, monitoring, research, tracking
 
-    return gates.merge(generation.GATES, research.GATES, bugfix.GATES, docker.GATES, monitoring.GATES, cluster.GATES)
+    return gates.merge(generation.GATES, research.GATES, bugfix.GATES, docker.GATES, monitoring.GATES, cluster.GATES,
+                       tracking.GATES)
 
 
 def check(project: Project, args: argparse.Namespace) -> int:
