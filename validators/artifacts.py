@@ -83,6 +83,11 @@ CLUSTER_VENV = Artifact(".venv", "D2", RUNTIME, what="the relocatable venv the c
                         by="nox -s cluster_venv")
 CLUSTER_CONFIGS = Artifact("configs/cluster", "D4", TEMPLATE, what="one typed config per job backend: local, slurm, qizhi")
 JOBS = Artifact("jobs", "D4", PROJECT, what="one ledger per cluster job: jobs/<backend>-<id>.yaml", by="nox -s submit")
+# D5: the sync agent's ledger when it watches runs/ (it lives beside the watched folder: <DIR>.sync.sqlite), its unit.
+SYNC_LEDGER = Artifact("runs.sync.sqlite", "D5", RUNTIME, what="the sync agent's ledger of runs/ (SQLite; -wal, .lock beside it)",
+                       by="nox -s sync_agent")
+SYNC_UNIT = Artifact("deploy/sync-agent/hephaestus-sync.service", "D5", TEMPLATE,
+                     what="the sync agent as a systemd user service on the login node")
 # Training runs: one folder each, never overwritten; runs/latest links the newest.
 RUNS = Artifact("runs", "run", RUNTIME, what="one folder per training run: runs/<UTC timestamp>-<name>/")
 LATEST = Artifact("runs/latest", "run", RUNTIME, what="link to the newest run folder")

@@ -32,6 +32,7 @@ COMMON_FILES = {
     "docs/specs/ML_ARCHITECTURE_GUIDE.md", "docs/plan/requirements.md", "docs/plan/tech.md", "docs/plan/task.md",
     "scripts/serve.py", "scripts/rollback.sh", "tests/test_serve.py", ".dockerignore",
     *(f"deploy/docker/{name}" for name in ("Dockerfile.cpu", "Dockerfile.gpu", "docker-compose.yml", "requirements.txt")),
+    "deploy/sync-agent/hephaestus-sync.service",
     *(f"src/demo_project/serve/{name}.py" for name in ("__init__", "app", "examples", "inputs", "limits", "metrics", "settings")),
     *(f"src/demo_project/serve/static/{name}" for name in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png", "LICENSE", "README.md")),
 } | {  # the validators package travels into every project (template/validators links to ../validators)

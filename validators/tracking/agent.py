@@ -109,6 +109,7 @@ class Agent:
         self._digests: dict[tuple[str, int, int], str] = {}   # (path, size, mtime_ns) -> sha256: hash each content once
         self._waiting: dict[str, str] = {}                    # run path -> what it waits for (logged on change only)
         self.staging = settings.ledger.with_name(settings.ledger.name + ".staging")
+        self.stopping = False                                 # SIGTERM, Ctrl-C: finish the sync in flight, start no other
 
     def say(self, run_path: str, change: str) -> None:
         self.report(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {run_path}: {change}")
@@ -123,6 +124,8 @@ class Agent:
     def scan(self) -> None:
         """One pass over the watched folder."""
         for path in offline_runs(self.settings.watch):
+            if self.stopping:
+                return
             try:
                 self.visit(path)
             except FileNotFoundError:  # the run folder went away while we looked: nothing of ours to do
@@ -230,23 +233,23 @@ def run(settings: Settings, once: bool, wait_lock: bool = False, report: Callabl
     if settings.ledger.resolve().is_relative_to(settings.watch.resolve()):
         raise SyncError(f"{settings.ledger}: the ledger must live outside the watched folder {settings.watch} "
                         "(hint: leave --ledger out: it defaults to a file beside the folder)")
-    stop = []
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
-    try:
-        with lock(settings.ledger, wait_lock), SyncLedger.open(settings.ledger) as ledger:
-            agent = Agent(settings, ledger, report)
+    with lock(settings.ledger, wait_lock), SyncLedger.open(settings.ledger) as ledger:
+        agent = Agent(settings, ledger, report)
+        previous = {sig: signal.signal(sig, lambda *_: setattr(agent, "stopping", True)) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
             report(f"sync agent: watching {settings.watch}, ledger {settings.ledger}, wandb {shlex.join(agent.cli)}")
             agent.recover()
             while True:
                 agent.scan()
-                if once or stop:
-                    break
                 deadline = time.monotonic() + settings.interval_s
-                while not stop and time.monotonic() < deadline:
+                while not once and not agent.stopping and time.monotonic() < deadline:
                     time.sleep(min(1.0, settings.interval_s))
-                if stop:
+                if once or agent.stopping:
                     break
+            if agent.stopping:
+                report("sync agent: stopped (SIGTERM or Ctrl-C): the sync in flight finished, the next start goes on")
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             shutil.rmtree(agent.staging, ignore_errors=True)
-            return sum(1 for row in ledger.rows() if row.state == FAILED)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        return sum(1 for row in ledger.rows() if row.state == FAILED)
