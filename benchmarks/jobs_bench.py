@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from validators.cluster import config, poll  # noqa: E402
 from validators.cluster.jobs import RUNNING, Status  # noqa: E402
-from validators.cluster.ledger import JobRecord  # noqa: E402
+from validators.job_ledger import JobRecord  # noqa: E402
 
 
 def run(cmd: list[str], cwd: Path) -> str:

@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from validators.cluster import config, ledger, poll
+from validators import job_ledger as ledger
+from validators.cluster import config, poll
 from validators.cluster.jobs import COMPLETED, FAILED, PENDING, RUNNING, JobSpec, Status
-from validators.cluster.ledger import JobRecord
+from validators.cluster.ledger_gate import rule_jobs
 from validators.cluster.local import LocalBackend
 from validators.errors import ClusterError, TransientError
+from validators.job_ledger import JobRecord
 
 from ..helpers import TEMPLATE
 
@@ -219,12 +221,12 @@ def test_gate_d4_reads_every_ledger_and_checks_the_settings_of_the_backends_used
 
     for backend in ("local", "slurm", "qizhi"):
         project_with(tmp_path, backend, (SHIPPED / f"{backend}.yaml").read_text())
-    assert list(ledger.rule_jobs(Project(tmp_path))) == []  # qizhi.yaml's empty ids are fine while no job used it
+    assert list(rule_jobs(Project(tmp_path))) == []  # qizhi.yaml's empty ids are fine while no job used it
     rec = record("9", backend="qizhi")
     rec.history.append({"at": "t", "state": "DONE", "native": "x", "message": ""})
     ledger.save(tmp_path, rec)
     (tmp_path / "jobs/local-1.yaml").write_text("not: a ledger\n")
-    errors = [str(e) for e in ledger.rule_jobs(Project(tmp_path))]
+    errors = [str(e) for e in rule_jobs(Project(tmp_path))]
     assert errors[:2] == [
         "jobs/local-1.yaml: <root>: missing: expected a job ledger written by `python -m validators submit` "
         f"(hint: {tmp_path}/jobs/local-1.yaml: not a job ledger (no backend and job_id) (hint: restore it from git))",

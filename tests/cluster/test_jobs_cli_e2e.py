@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from validators.cluster import ledger
+from validators import job_ledger as ledger
 
 from ..helpers import git, render
 from ..helpers.qizhi_server import CREATE, QizhiServer

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from validators.cluster import config, ledger, poll
+from validators import job_ledger as ledger
+from validators.cluster import config, poll
 from validators.cluster.jobs import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, JobSpec, Status
 from validators.cluster.qizhi import QizhiBackend, RejectedError, field_of, to_status
 from validators.errors import ClusterError, TransientError

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from validators.cluster import ledger
-from validators.cluster.ledger import JobRecord
+from validators import job_ledger as ledger
+from validators.job_ledger import JobRecord
 
 from ..helpers import git, render
 from ..helpers.slurm import slurm  # noqa: F401  (a fixture)

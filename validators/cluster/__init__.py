@@ -3,7 +3,7 @@ local process, a SLURM cluster or the Qizhi platform, each recorded in a ledger 
 
 from __future__ import annotations
 
-from .ledger import rule_jobs
+from .ledger_gate import rule_jobs
 from .venv_check import rule_cluster_venv
 
 GATES: dict[str, list] = {"D2": [rule_cluster_venv], "D4": [rule_jobs]}

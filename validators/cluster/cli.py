@@ -19,14 +19,15 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from .. import job_ledger as ledger
 from ..artifacts import CLUSTER_VENV, JOBS
 from ..errors import ClusterError
+from ..job_ledger import JobRecord
 from ..pins import ENVIRONMENTS
 from ..project import Project
 from . import config as cluster_config
-from . import ledger, poll
+from . import poll
 from .jobs import BACKENDS
-from .ledger import JobRecord
 from .submit import backend_for, submit
 
 STILL_RUNNING = 3

@@ -16,27 +16,21 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Protocol
 
-PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT = "PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"
-STATES = (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT)
-TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED, TIMEOUT})
-BACKENDS = ("local", "slurm", "qizhi")  # configs/cluster/<backend>.yaml; the first is the default
+from ..job_ledger import (  # the states and Status live in the core: the tracking wing reads job ledgers too
+    BACKENDS,
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    PENDING,
+    RUNNING,
+    STATES,
+    TERMINAL,
+    TIMEOUT,
+    Status,
+)
 
-
-@dataclass(frozen=True)
-class Status:
-    """One observation of a job: the normalised `state`, the platform's own `native` state and its message."""
-
-    state: str
-    native: str
-    message: str = ""
-
-    def __post_init__(self) -> None:
-        if self.state not in STATES:
-            raise ValueError(f"state {self.state!r} is not one of {', '.join(STATES)}")
-
-    @property
-    def terminal(self) -> bool:
-        return self.state in TERMINAL
+__all__ = ["BACKENDS", "CANCELLED", "COMPLETED", "FAILED", "PENDING", "RUNNING", "STATES", "TERMINAL", "TIMEOUT",
+           "Backend", "JobSpec", "Status", "Submitted"]
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .. import job_ledger as ledger
 from ..errors import ClusterError
-from . import ledger
 from .jobs import CANCELLED, COMPLETED, FAILED, RUNNING, JobSpec, Status, Submitted
 
 PID_FILE, EXIT_FILE, CANCEL_FILE = "job.pid", "job.exit", "job.cancel"  # inside the run folder

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import job_ledger as ledger
 from ..errors import TransientError
-from . import ledger
+from ..job_ledger import JobRecord
 from .jobs import Backend, Status
-from .ledger import JobRecord
 
 Report = Callable[[str], None]
 

@@ -24,13 +24,13 @@ from typing import Any
 import yaml
 
 from .. import gates
+from .. import job_ledger as ledger
 from ..artifacts import CLUSTER_CONFIGS, JOBS, RUNS
 from ..errors import ClusterError, GateError
+from ..job_ledger import JobRecord
 from ..project import Project
 from . import config as cluster_config
-from . import ledger
 from .jobs import BACKENDS, PENDING, Backend, JobSpec, Status
-from .ledger import JobRecord
 
 TRAIN_SCRIPT = "scripts/train.py"
 OFFLINE_ENV = {"WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}

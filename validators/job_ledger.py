@@ -1,5 +1,8 @@
 """The job ledger: one `jobs/<backend>-<id>.yaml` per job, written atomically, never deleted.
 
+In the core because two wings use it: the cluster wing writes it (submit, job, jobs), the tracking
+wing reads it (a job's run folder, URL and commit for results and notes).
+
     record = JobRecord(backend="slurm", job_id="42", ...)
     record.observe(Status("RUNNING", "RUNNING"))   # True when the state, native state or message changed
     save(root, record)                             # tmp file + os.replace: a reader never sees half a file
@@ -12,16 +15,36 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ..artifacts import JOBS
-from ..errors import ClusterError, GateError
-from .jobs import BACKENDS, COMPLETED, STATES, TERMINAL, Status
+from .artifacts import JOBS
+from .errors import ClusterError
+
+PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT = "PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"
+STATES = (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT)
+TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED, TIMEOUT})
+BACKENDS = ("local", "slurm", "qizhi")  # configs/cluster/<backend>.yaml; the first is the default
+
+
+@dataclass(frozen=True)
+class Status:
+    """One observation of a job: the normalised `state`, the platform's own `native` state and its message."""
+
+    state: str
+    native: str
+    message: str = ""
+
+    def __post_init__(self) -> None:
+        if self.state not in STATES:
+            raise ValueError(f"state {self.state!r} is not one of {', '.join(STATES)}")
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL
 
 
 def now() -> str:
@@ -126,27 +149,3 @@ def find(root: Path, ident: str) -> JobRecord:
 
 def as_dict(record: JobRecord) -> dict[str, Any]:
     return asdict(record)
-
-
-def rule_jobs(project: Any) -> Iterator[GateError]:
-    """Gate D4: every ledger in jobs/ reads, with known states; the settings of `local` and of each backend a job
-    used are valid (configs/cluster/<backend>.yaml: an unused qizhi.yaml may keep its empty ids)."""
-    from . import config
-
-    root = project.root
-    used = {"local"}
-    folder = root / JOBS.path
-    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
-        rel = path.relative_to(root).as_posix()
-        try:
-            record = load(path)
-        except ClusterError as err:
-            yield GateError(rel, "", None, "a job ledger written by `python -m validators submit`", str(err))
-            continue
-        used.add(record.backend)
-        for n, entry in enumerate(record.history):
-            if entry.get("state") not in STATES:
-                yield GateError(rel, f"history[{n}].state", entry.get("state"), f"one of {', '.join(STATES)}",
-                                "restore the file from git")
-    for backend in sorted(used & set(BACKENDS)):
-        yield from config.check(root, backend)
