@@ -41,6 +41,12 @@ class StandIn:
             def do_POST(self) -> None:  # noqa: N802 - http.server API
                 server.on_post(self)
 
+            def do_PUT(self) -> None:  # noqa: N802
+                server.on_put(self)
+
+            def do_GET(self) -> None:  # noqa: N802
+                server.on_get(self)
+
             def log_message(self, *args: Any) -> None:
                 pass
 
@@ -50,6 +56,13 @@ class StandIn:
 
     def on_post(self, request: BaseHTTPRequestHandler) -> None:
         raise NotImplementedError
+
+    def on_put(self, request: BaseHTTPRequestHandler) -> None:
+        """PUT (file uploads); a service that has none answers 405."""
+        send(request, 405, b'{"error": "method not allowed"}')
+
+    def on_get(self, request: BaseHTTPRequestHandler) -> None:
+        send(request, 405, b'{"error": "method not allowed"}')
 
     def __enter__(self) -> Any:
         threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()  # a quick shutdown

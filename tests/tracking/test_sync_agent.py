@@ -21,11 +21,12 @@ from validators.tracking import agent as agent_mod
 from validators.tracking.agent import Settings, run
 from validators.tracking.sync_ledger import LedgerError, SyncLedger, default_path, lock
 
-from ..helpers.wandb_runs import LiveRun, age, make_run
+from ..helpers.wandb_runs import LiveRun, age, offline_run
 
 KEY = "0123456789abcdef0123456789abcdef01234567"
 
 FAKE = r"""#!{python}
+# What wandb 0.31's `wandb sync` prints and returns (tests/helpers/wandb_server.py lists it), on demand.
 import hashlib, json, os, pathlib, sys, time
 folder = pathlib.Path(sys.argv[-1])
 wandb_file = next(folder.glob("run-*.wandb"))
@@ -34,13 +35,18 @@ with open(os.environ["FAKE_WANDB_CALLS"], "a") as log:
     log.write(json.dumps({{"argv": sys.argv[1:], "run": run_id, "key_set": "WANDB_API_KEY" in os.environ,
                           "sha256": hashlib.sha256(wandb_file.read_bytes()).hexdigest()}}) + "\n")
 mode = os.environ.get("FAKE_WANDB_MODE", "ok")
+print(f"wandb: Syncing 1 run(s):\nwandb:   {{wandb_file.name}}", file=sys.stderr)
 if mode == "hang":
     time.sleep(600)
-if mode == "fail":
-    print("Error: 401 Unauthorized for key " + os.environ.get("WANDB_API_KEY", ""), file=sys.stderr)
-    sys.exit(1)
+if mode == "exit1":
+    sys.exit("Error: WANDB_API_KEY invalid: API key must have 40+ characters, has 5.")
+if mode == "refused":   # the real CLI exits 0 when the server refuses the key (the key echoed: the agent must scrub it)
+    print("wandb: ERROR user is not logged in (key " + os.environ.get("WANDB_API_KEY", "") + ")", file=sys.stderr)
+    sys.exit(0)
 (folder / (wandb_file.name + ".synced")).touch()   # what the real CLI leaves beside the file it synced
-print(f"Syncing 1 run(s):\nView run at http://127.0.0.1:1/entity/standin-project/runs/{{run_id}}")
+url = f"http://127.0.0.1:1/entity/standin-project/runs/{{run_id}}"
+print(f"wandb: [standin-project/{{run_id}}] View run {{run_id}} at {{url}}\n"
+      f"wandb: [standin-project/{{run_id}}] Finished syncing {{folder}}", file=sys.stderr)
 """
 
 
@@ -48,7 +54,7 @@ print(f"Syncing 1 run(s):\nView run at http://127.0.0.1:1/entity/standin-project
 def runs(tmp_path_factory):
     """Two finished runs and one crashed run, made once (each takes a second of wandb start-up)."""
     root = tmp_path_factory.mktemp("made")
-    return {"a": make_run(root / "a"), "b": make_run(root / "b", rows=3), "crashed": make_run(root / "c", mode="crash")}
+    return {"a": offline_run(root / "a"), "b": offline_run(root / "b", rows=3), "crashed": offline_run(root / "c", kill_after=1)}
 
 
 @pytest.fixture
@@ -142,13 +148,13 @@ def test_a_live_run_is_synced_partial_then_again_when_it_finishes_and_both_conte
 
 def test_failures_back_off_then_park_the_run_until_retry(tmp_path, runs, cli, monkeypatch, capsys):
     watch = watched(tmp_path, runs, "a")
-    monkeypatch.setenv("FAKE_WANDB_MODE", "fail")
+    monkeypatch.setenv("FAKE_WANDB_MODE", "refused")
     for _ in range(3):
         run(settings(watch), once=True)
     assert rows(watch)[0][2:] == ("failed", 3)
     with SyncLedger.open(default_path(watch)) as ledger:
         error = ledger.rows()[0].last_error
-    assert error == "wandb sync exited 1\nError: 401 Unauthorized for key <WANDB_API_KEY>"
+    assert error == "wandb sync reported: user is not logged in (key <WANDB_API_KEY>)"
     run(settings(watch), once=True)                     # parked: not tried again
     assert len(cli()) == 3
     status = cli_run(watch, "status")

@@ -17,7 +17,7 @@ import jinja2
 from validators.tracking.sync_ledger import SyncLedger, default_path
 
 from ..helpers import TEMPLATE
-from ..helpers.wandb_runs import age, make_run
+from ..helpers.wandb_runs import age, offline_run
 from .test_sync_agent import FAKE
 
 UNIT = TEMPLATE / "template/deploy/sync-agent/hephaestus-sync.service.jinja"
@@ -51,7 +51,7 @@ def test_exec_start_runs_the_agent_on_the_project_of_the_environment_file_and_st
     python.write_text(f"#!/bin/sh\nexec {sys.executable} \"$@\"\n")
     python.chmod(0o755)
     (project / "validators").symlink_to(TEMPLATE / "validators")
-    shutil.copytree(make_run(tmp_path / "made"), project / "runs/job/wandb/offline-run-x-1")
+    shutil.copytree(offline_run(tmp_path / "made"), project / "runs/job/wandb/offline-run-x-1")
     age(project / "runs", 3600)
     fake = tmp_path / "wandb"
     fake.write_text(FAKE.format(python=sys.executable))

@@ -39,7 +39,9 @@ from .sync_ledger import DONE, FAILED, PARTIAL, SEEN, SYNCED, SYNCING, Row, Sync
 
 KEY_ENV = "WANDB_API_KEY"
 CLI_ENV = "WANDB_CLI"
-URL = re.compile(r"https?://\S+")
+VIEW = re.compile(r"View run (\S+) at (https?://\S+)")   # wandb 0.31: `wandb: [<project>/<id>] View run <id> at <url>`
+ERROR = re.compile(r"^wandb: ERROR (.*)$", re.MULTILINE)
+TORN = "incomplete record"   # the ERROR a log cut mid-record gives; expected when syncing a crashed run as partial
 ERROR_LINES = 6
 
 
@@ -92,6 +94,26 @@ def offline_runs(watch: Path) -> Iterator[Path]:
         if Path(folder).name.startswith("offline-run-"):
             dirs.clear()
             yield from (Path(folder) / name for name in sorted(files) if name.startswith("run-") and name.endswith(".wandb"))
+
+
+def verdict(exited_0: bool, output: str, run_id: str, finished: bool) -> tuple[str, str]:
+    """(the run URL, "") when `wandb sync` uploaded the run, else ("", why not).
+
+    wandb 0.31 exits 0 after most failures (a refused key, retries given up): only exit 0 with the run's
+    `View run <id> at <url>` line and no `wandb: ERROR` line is a sync. A run without an exit record
+    (synced as partial) may end mid-record; the CLI uploads what precedes the tear and says so in an ERROR
+    line that is expected here.
+    """
+    first = "\n".join(output.strip().splitlines()[:ERROR_LINES])
+    if not exited_0:
+        return "", first
+    errors = [e for e in ERROR.findall(output) if finished or TORN not in e]
+    if errors:
+        return "", "wandb sync reported: " + "\n".join(errors[:ERROR_LINES])
+    urls = [url.rstrip(".,)") for found_id, url in VIEW.findall(output) if found_id == run_id]
+    if not urls:
+        return "", f"wandb sync exited 0 but printed no URL of run {run_id}:\n{first}"
+    return urls[-1], ""
 
 
 def _die_with_parent() -> None:
@@ -171,7 +193,7 @@ class Agent:
         self.sync(row, path.parent)
 
     def sync(self, row: Row, run_dir: Path) -> None:
-        """`wandb sync` on a private copy of the run folder; the ledger says synced only on exit 0 with a run URL."""
+        """`wandb sync` on a private copy of the run folder; the ledger says synced only when `verdict` finds no failure."""
         target = PARTIAL if not row.finished else SYNCED
         copy = self.staging / run_dir.name
         shutil.rmtree(copy, ignore_errors=True)
@@ -183,23 +205,21 @@ class Agent:
         self.say(row.run_path, f"{SEEN} -> {SYNCING} (attempt {row.attempts} of {self.settings.attempts})")
         ok, output = self.run_cli(copy)
         shutil.rmtree(copy, ignore_errors=True)
-        urls = [u.rstrip(".,)'\"") for u in URL.findall(output) if row.run_id and row.run_id in u]
-        if ok and urls:
+        url, error = verdict(ok, output, row.run_id, row.finished)
+        if not error:
             stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            self.ledger.update(row, state=target, url=urls[-1], last_error="", synced_at=stamp)
-            self.say(row.run_path, f"{SYNCING} -> {target} ({urls[-1]})")
+            self.ledger.update(row, state=target, url=url, last_error="", synced_at=stamp)
+            self.say(row.run_path, f"{SYNCING} -> {target} ({url})")
             return
-        error = output if not ok else f"wandb sync exited 0 but printed no URL of run {row.run_id}:\n{output}"
-        error = "\n".join(error.strip().splitlines()[:ERROR_LINES])
         if row.attempts >= self.settings.attempts:
             self.ledger.update(row, state=FAILED, last_error=error)
             self.say(row.run_path, f"{SYNCING} -> {FAILED} after {row.attempts} attempts; `sync-agent retry {row.run_id}` "
-                                   f"tries again: {error.splitlines()[0] if error else ''}")
+                                   f"tries again: {error.splitlines()[0]}")
             return
         delay = self.settings.backoff_s * 2 ** (row.attempts - 1)
         self.ledger.update(row, state=SEEN, last_error=error, next_try=time.time() + delay)
         self.say(row.run_path, f"{SYNCING} -> {SEEN} (attempt {row.attempts} failed, next in {delay:.0f} s: "
-                               f"{error.splitlines()[0] if error else ''})")
+                               f"{error.splitlines()[0]})")
 
     def run_cli(self, copy: Path) -> tuple[bool, str]:
         """(exit 0, output with the key scrubbed); a sync past `timeout_s` is killed with its process group."""
