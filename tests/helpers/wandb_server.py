@@ -246,6 +246,8 @@ class WandbServer(StandIn):
             return 200, {"data": {"serverInfo": {"features": []}}}
         if operation == "UpsertBucket":
             return 200, {"data": {"upsertBucket": self.upsert(variables)}}
+        if operation == "RunResumeStatus":  # a run logged with resume="allow" (Lightning's WandbLogger): is it there?
+            return 200, {"data": {"model": self.resume_status(variables)}}
         if operation == "CreateRunFiles":
             base = f"{self.url}/storage/{variables['entity']}/{variables['project']}/{variables['run']}"
             return 200, {"data": {"createRunFiles": {
@@ -253,6 +255,21 @@ class WandbServer(StandIn):
                 "files": [{"name": name, "uploadUrl": f"{base}/{name}"} for name in variables["files"]]}}}
         self.unknown.append(operation)
         return 400, {"errors": [{"message": f"the stand-in does not serve the operation {operation!r}"}]}
+
+    def resume_status(self, variables: dict[str, Any]) -> dict[str, Any] | None:
+        """The project and, when the run exists, its bucket (what a resumed writer continues from); bucket null if not."""
+        entity, project = variables.get("entity") or self.entity, variables.get("project") or "uncategorized"
+        run = self._runs.get((entity, project, variables["name"]))
+        project_node = {"id": base64.b64encode(f"Project:{entity}/{project}".encode()).decode(), "name": project,
+                        "entity": {"id": base64.b64encode(f"Entity:{entity}".encode()).decode(), "name": entity}}
+        if run is None:
+            return {**project_node, "bucket": None}
+        history = [run.lines["wandb-history.jsonl"][k] for k in sorted(run.lines.get("wandb-history.jsonl", {}))]
+        return {**project_node, "bucket": {
+            "id": self.run_node_id(entity, project, run.run_id), "name": run.run_id, "displayName": run.run_id,
+            "summaryMetrics": json.dumps(run.summary), "config": json.dumps(run.config), "tags": [], "wandbConfig": None,
+            "logLineCount": 0, "historyLineCount": len(history), "eventsLineCount": 0,
+            "historyTail": json.dumps(history[-10:]), "eventsTail": "[]"}}
 
     def upsert(self, variables: dict[str, Any]) -> dict[str, Any]:
         """UpsertBucket: create or update the run; an empty entity is the key's default entity, as on W&B."""

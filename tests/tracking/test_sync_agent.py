@@ -126,7 +126,7 @@ def test_a_run_being_written_waits_and_a_crashed_run_is_partial_after_the_quiet_
     age(crashed, 120)                                  # quiet past the grace, not yet past partial_after
     run(settings(watch, grace_s=60, partial_after_s=600), once=True)
     assert len(cli()) == 1
-    assert "waiting: no exit record yet (quiet 120 s; partial sync after 600 s)" in capsys.readouterr().out
+    assert "waiting: no exit record yet (synced as partial once unchanged for 600 s)" in capsys.readouterr().out
     age(crashed, 700)
     run(settings(watch, grace_s=60, partial_after_s=600), once=True)
     assert [row[2] for row in rows(watch)] == ["synced", "partial"]

@@ -70,7 +70,10 @@ def wait_for(check, timeout: float, agent: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         assert agent.poll() is None, agent.communicate()[0]
-        assert time.monotonic() < deadline, "timed out"
+        if time.monotonic() > deadline:
+            agent.terminate()
+            out = agent.communicate(timeout=120)[0]
+            raise AssertionError(f"timed out; the agent said:\n{out[:4000]}\n...\n{out[-3000:]}")
         time.sleep(0.5)
 
 

@@ -163,7 +163,7 @@ class Agent:
         stat = path.stat()
         quiet = time.time() - stat.st_mtime
         if quiet < self.settings.grace_s:
-            self.wait(rel, f"being written (changed {quiet:.0f} s ago)")
+            self.wait(rel, f"being written (synced once unchanged for {self.settings.grace_s:.0f} s)")
             return
         cache_key = (rel, stat.st_size, stat.st_mtime_ns)
         digest = self._digests.get(cache_key) or sha256(path)
@@ -178,7 +178,7 @@ class Agent:
             return
         finished = log.exited and log.intact
         if not finished and quiet < self.settings.partial_after_s:
-            self.wait(rel, f"no exit record yet (quiet {quiet:.0f} s; partial sync after {self.settings.partial_after_s:.0f} s)")
+            self.wait(rel, f"no exit record yet (synced as partial once unchanged for {self.settings.partial_after_s:.0f} s)")
             return
         self._waiting.pop(rel, None)
         run_id = log.run_id or path.stem.removeprefix("run-")  # a log cut before its run record: the file names the id
