@@ -8,7 +8,7 @@ from pathlib import Path
 from ..helpers import TEMPLATE
 
 PACKAGE = TEMPLATE / "validators"
-WINGS = {"generation", "research", "bugfix", "docker", "monitoring", "cluster"}
+WINGS = {"generation", "research", "bugfix", "docker", "monitoring", "cluster", "tracking"}
 MAX_LINES = 400
 
 
