@@ -252,3 +252,22 @@ def test_the_review_names_a_missing_git_repository_and_a_dirty_tree(tmp_path):
     assert len(commit) == 40 and changed == []
     (tmp_path / "a.txt").write_text("b")
     assert git_state(tmp_path) == (commit, ["a.txt"])
+
+
+def test_the_review_runs_the_gates_of_stages_a_d1_and_d2_from_the_table_it_is_given(tmp_path, monkeypatch):
+    from validators.cluster.submit import REVIEW_GATES, review
+    from validators.errors import GateError
+    from validators.project import Project
+
+    def rule(stage):
+        return lambda project: iter([GateError(stage, "", "x", f"gate {stage}")])
+
+    table = {stage: [rule(stage)] for stage in ("A1", "A5", "B1", "C4", "D1", "D2", "D4")}
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    _, problems = review(Project(tmp_path), [], allow_dirty=True, gate_table=lambda: table, config_errors=[])
+    assert REVIEW_GATES == ("A", "D1", "D2")
+    assert [p.file for p in problems if isinstance(p, GateError)] == ["A1", "A5", "D1", "D2"]
+    monkeypatch.setenv("WANDB_MODE", "online")  # the shell's W&B mode: the review's own check, not a file gate D1 reads
+    _, problems = review(Project(tmp_path), [], allow_dirty=True, gate_table=None, config_errors=[])
+    assert ("WANDB_MODE=online in this shell: expected offline (the job runs offline; unset it so the review matches "
+            "the job)") in problems

@@ -25,6 +25,7 @@ from ..helpers import git, render
 from ..helpers.qizhi_server import CREATE, QizhiServer
 
 pytestmark = pytest.mark.e2e
+KEY = "0123456789abcdef0123456789abcdef01234567"  # shaped like a W&B API key
 
 
 def validators(root: Path, *args: str, code: int = 0, timeout: int = 900, env: dict[str, str] | None = None) -> str:
@@ -56,14 +57,24 @@ def job_id_of(out: str, backend: str) -> str:
 
 
 def test_the_review_before_compute_lists_every_problem_and_submits_nothing(project):
+    logger = project / "configs/logger/wandb.yaml"
+    shipped = logger.read_text()
     (project / "notes.txt").write_text("uncommitted\n")
+    logger.write_text(shipped.replace("offline: true ", "offline: false"))
+    (project / ".env").write_text(f"WANDB_API_KEY={KEY}\n")  # git ignores it; gate D1 does not
     try:
         out = validators(project, "submit", "data.batch_size=-4", code=1)
     finally:
         (project / "notes.txt").unlink()
-    assert out.startswith("error: nothing was submitted: the review before compute found 2 problem(s):\n")
+        (project / ".env").unlink()
+        logger.write_text(shipped)
+    assert out.startswith("error: nothing was submitted: the review before compute found 4 problem(s):\n")
     assert "data.batch_size" in out and "-4" in out
-    assert "the git tree is not clean (notes.txt): commit first" in out
+    assert ("  configs/logger/wandb.yaml: offline: False is invalid: expected true: compute nodes have no internet, and "
+            "`wandb sync` uploads the offline runs later (hint: set `offline: true`)\n") in out  # gate D1
+    assert "  .env: line 1: 0123... (40 characters, redacted) is invalid: expected no W&B API key in a file" in out
+    assert KEY[4:] not in out
+    assert "the git tree is not clean (configs/logger/wandb.yaml, notes.txt): commit first" in out
     assert not (project / "jobs").exists()
     assert validators(project, "submit", "--backend", "k8s", code=1) == (
         "error: --backend: 'k8s' is not a backend (hint: expected one of local, slurm, qizhi)\n")

@@ -12,6 +12,9 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
+from validators.project import Project
+from validators.tracking.offline import rule_wandb_offline
+
 from ..helpers import FAMILY_MODELS, TEMPLATE, render
 
 COMMON_FILES = {
@@ -155,3 +158,4 @@ def test_default_logger_is_wandb_offline(tmp_path):
     assert "wandb==0.31.0" in (root / "requirements-cpu.txt").read_text().splitlines()
     logger = OmegaConf.load(root / "configs/logger/wandb.yaml")
     assert (logger.name, logger.offline) == ("wandb", True)
+    assert list(rule_wandb_offline(Project(root))) == []  # gate D1: offline, and no W&B key in what ships

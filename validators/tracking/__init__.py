@@ -3,4 +3,6 @@ run exactly once (a SQLite ledger beside the watched folder, `wandb sync` one ru
 
 from __future__ import annotations
 
-GATES: dict[str, list] = {}
+from .offline import rule_wandb_offline
+
+GATES: dict[str, list] = {"D1": [rule_wandb_offline]}
