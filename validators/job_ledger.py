@@ -48,7 +48,7 @@ class Status:
 
 
 def now() -> str:
-    """UTC, to the second, ISO 8601: the ledger's timestamps."""
+    """UTC, to the second, ISO 8601: the timestamps of the job ledgers and of the sync ledger."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 

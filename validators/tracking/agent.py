@@ -35,7 +35,7 @@ from pathlib import Path
 
 from ..errors import HephaestusError
 from . import records
-from .sync_ledger import DONE, FAILED, PARTIAL, SEEN, SYNCED, SYNCING, Row, SyncLedger, lock
+from .sync_ledger import DONE, FAILED, PARTIAL, SEEN, SYNCED, SYNCING, Row, SyncLedger, lock, now
 
 KEY_ENV = "WANDB_API_KEY"
 CLI_ENV = "WANDB_CLI"
@@ -134,7 +134,7 @@ class Agent:
         self.stopping = False                                 # SIGTERM, Ctrl-C: finish the sync in flight, start no other
 
     def say(self, run_path: str, change: str) -> None:
-        self.report(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {run_path}: {change}")
+        self.report(f"{now()} {run_path}: {change}")
 
     def recover(self) -> None:
         """Rows left `syncing` by an agent that died mid-upload: sync them again (same run id: idempotent)."""
@@ -207,8 +207,7 @@ class Agent:
         shutil.rmtree(copy, ignore_errors=True)
         url, error = verdict(ok, output, row.run_id, row.finished)
         if not error:
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            self.ledger.update(row, state=target, url=url, last_error="", synced_at=stamp)
+            self.ledger.update(row, state=target, url=url, last_error="", synced_at=now())
             self.say(row.run_path, f"{SYNCING} -> {target} ({url})")
             return
         if row.attempts >= self.settings.attempts:

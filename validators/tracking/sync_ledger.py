@@ -22,13 +22,13 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import HephaestusError
+from ..job_ledger import now  # both ledgers stamp UTC ISO 8601 to the second
 
 SEEN, SYNCING, SYNCED, PARTIAL, FAILED = "seen", "syncing", "synced", "partial", "failed"
 STATES = (SEEN, SYNCING, SYNCED, PARTIAL, FAILED)
@@ -57,10 +57,6 @@ CREATE TABLE IF NOT EXISTS runs (
 
 class LedgerError(HephaestusError):
     """The ledger cannot be opened or locked: which file, and what to do."""
-
-
-def now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 @dataclass
