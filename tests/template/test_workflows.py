@@ -14,6 +14,7 @@ tests/template/test_workflows_e2e.py runs each session of review.yml and experim
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shlex
@@ -117,6 +118,12 @@ def test_every_nox_session_a_workflow_names_exists(project):
     named = {name for path in WORKFLOWS for name, _ in nox_calls(load(project / path))}
     assert named - sessions == set(PENDING_SESSIONS), "a workflow names a session the noxfile does not have"
     assert not set(PENDING_SESSIONS) & sessions, "merged: delete its entry from PENDING_SESSIONS"
+
+
+def test_the_noxfile_docstring_lists_every_session_once(project):
+    """The header of the generated noxfile is the session list a researcher reads (the workflows name sessions)."""
+    listed = re.findall(r"^    nox -s (\w+) ", ast.get_docstring(ast.parse((project / "noxfile.py").read_text())), re.MULTILINE)
+    assert sorted(listed) == sorted(nox_sessions(Project(project))) and "lint" in listed
 
 
 def test_review_runs_the_d3_list_on_pull_requests(project):
