@@ -88,10 +88,11 @@ def question(run: Run, requirements: dict[str, Any], task: dict[str, Any]) -> li
         lines += [f"From {REQUIREMENTS.path}:", "", f"> {' '.join(str(text).split())}", ""]
     else:
         lines += [f"{REQUIREMENTS.path} states no requirement: write the question here.", ""]
-    model = (run.config.get("model") or {}).get("name") or run.summary.get("model") or "the model"
-    plan = f" ({TASK.path}: `{task['model']}` for {str(task.get('family', '')).replace('_', ' ')})" if task.get("model") else ""
+    model = (run.config.get("model") or {}).get("name") or run.summary.get("model")
+    family = str(task.get("family", "")).replace("_", " ")
+    plan = f" ({TASK.path}: `{task['model']}` for {family})" if task.get("model") else ""
     goals = [str(g) for g in requirements.get("goals") or []]
-    lines.append(f"Hypothesis: `{model}`, set up as below, meets the requirement's goals{plan}" + (":" if goals else "."))
+    lines.append(f"Hypothesis: {f'`{model}`' if model else 'the model'}, set up as below, meets the requirement's goals{plan}" + (":" if goals else "."))
     return lines + ([""] + [f"- {g}" for g in goals] if goals else []) + [""]
 
 
@@ -141,13 +142,18 @@ def results(run: Run, meta: dict[str, Any]) -> list[str]:
     folder = f"{RESULTS.path}/{run.name}"
     lines = []
     if run.results is not None:
-        lines += [f"Metrics from the {(run.results.get('source') or 'run')} log ({folder}/summary.md has the full report):", ""]
+        source = run.results.get("source") or "run"
+        lines += [f"Metrics from the {source} log ({folder}/summary.md has the full report):", ""]
     elif rows:
         lines += [f"Metrics from `{run.path}/{Path(RUN_SUMMARY.path).name}` (the test set, after the last epoch):", ""]
-    lines += [*table(["metric", "final", "best", "step"], rows), ""] if rows else ["No metrics recorded: the run has none yet.", ""]
+    if rows:
+        lines += [*table(["metric", "final", "best", "step"], rows), ""]
+    else:
+        lines += ["No metrics recorded: the run has none yet.", ""]
     sla = [r for r in (run.results or {}).get("sla") or [] if isinstance(r, dict)]
     if sla:
-        lines += ["Against the requirement's SLA:", "", *table(list(sla[0]), [[value(r.get(k)) for k in sla[0]] for r in sla]), ""]
+        cells = [[value(r.get(k)) for k in sla[0]] for r in sla]
+        lines += ["Against the requirement's SLA:", "", *table(list(sla[0]), cells), ""]
     for figure in meta.get("figures") or []:
         lines += [f"![{Path(figure).stem}]({figure})", ""]
     if run.results is None:

@@ -107,7 +107,8 @@ def read_json(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
-        raise NoteError(f"{path.name} of {path.parent.name} does not read: {err}", "restore it, or re-run what writes it") from err
+        raise NoteError(f"{path.name} of {path.parent.name} does not read: {err}",
+                        "restore it, or re-run what writes it") from err
     return data if isinstance(data, dict) else None
 
 
@@ -129,7 +130,8 @@ def gather(project: Project, target: str | None) -> Run:
     config = yaml.safe_load(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
     results = read_json(root / RESULTS.path / name / "results.json")
     url = (results or {}).get("run_url") or synced_url(root, name)
-    return Run(rel, config if isinstance(config, dict) else {}, read_json(root / rel / Path(RUN_SUMMARY.path).name) or {}, job, results, url)
+    run_summary = read_json(root / rel / Path(RUN_SUMMARY.path).name) or {}
+    return Run(rel, config if isinstance(config, dict) else {}, run_summary, job, results, url)
 
 
 def planned(project: Project) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -39,7 +39,7 @@ def links(file: str, text: str, folder: Any, ids: set[str]) -> Iterator[GateErro
         defined.add(label.casefold())
         path = target.split("#")[0]
         if path and ":" not in path and not (folder / path).is_file():
-            yield GateError(file, where(plain, match.start()), match.group(0).strip(), f"a definition whose target exists "
+            yield GateError(file, where(plain, match.start()), f"[{label}]: {target}", "a definition whose target exists "
                             f"({posixpath.join(NOTES.path, path)} does not)", "fix the file name or restore the note")
     for match in WIKI_LINK.finditer(plain):
         if match.group(1).strip() not in ids:
@@ -82,7 +82,8 @@ def check(project: Any, now: datetime) -> Iterator[GateError]:
         targets = note.meta.get("links")
         for n, target in enumerate(targets if isinstance(targets, list) else []):
             if isinstance(target, str) and target not in ids:
-                yield GateError(rel, f"links[{n}]", target, "the id of a note in notes/", f"the notes: {', '.join(sorted(ids))}")
+                yield GateError(rel, f"links[{n}]", target, "the id of a note in notes/",
+                                f"the notes: {', '.join(sorted(ids))}")
         text = note.path.read_text(encoding="utf-8")
         head = text[:len(text) - len(note.body)]  # the front matter: its lines count, its brackets are YAML
         yield from links(rel, "\n" * head.count("\n") + note.body, folder, ids)
