@@ -46,4 +46,4 @@ def test_notes_of_two_real_runs(tmp_path: Path) -> None:
     assert run(root, "-m", "validators", "check", "--stages", "D7") == "stages D7: all gates pass\n"
     git(root, "add", "-A")
     tracked = git(root, "ls-files", "notes").split()
-    assert tracked == ["notes/index.md", *(f"notes/{p.name}" for p in notes)]
+    assert tracked == [*(f"notes/{p.name}" for p in notes), "notes/index.md"]
