@@ -12,7 +12,7 @@ import json
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -30,7 +30,7 @@ from validators.tracking.sync_ledger import SYNCED, SyncLedger
 
 from ..helpers import TEMPLATE, render
 
-NOW = datetime(2026, 11, 26, 9, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 RUN = "20261126T080415Z-small_cnn"
 CONFIG = """\
 model:
@@ -545,7 +545,7 @@ def test_gate_d7_reports_dangling_links(project: Path) -> None:
 
 def test_an_old_note_with_open_conclusions_is_a_warning_not_an_error(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     add_run(project)
-    written = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=OPEN_DAYS + 6)
+    written = datetime.now(UTC).replace(microsecond=0) - timedelta(days=OPEN_DAYS + 6)
     write(Project(project), None, now=written)
     day = f"{written:%Y-%m-%d}"
     warning = (f"warning: notes/{written:%Y%m%d}-small-cnn.md: ## Conclusions: missing: expected the researcher's conclusions "
@@ -578,7 +578,7 @@ def test_the_cli_writes_the_note_then_a_revision_and_names_bad_targets(project: 
                                    "(hint: name a run under runs/, or a job id)\n")
     assert note("4242") == (1, "", "error: job slurm-4242 has no run folder yet: runs/20261126T090000Z-slurm does not exist "
                                    "(state COMPLETED) (hint: wait for it: nox -s job -- wait slurm-4242)\n")
-    day = datetime.now(timezone.utc).strftime("%Y%m%d")
+    day = datetime.now(UTC).strftime("%Y%m%d")
     assert note() == (0, f"notes/{day}-small-cnn.md: written; its conclusions are open until you write them (## Conclusions)\n"
                          "notes/index.md: updated\n", "")
     assert note(RUN) == (0, f"notes/{day}-small-cnn.md: a revision appended; the text above it is kept as it was\n"

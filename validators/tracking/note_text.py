@@ -1,4 +1,5 @@
-"""The Markdown of stage D7's notes: the body sections, a revision, the index, and the link syntax the gate reads.
+"""The Markdown of stage D7's notes (what a note is written from, `Run`): the body, a revision, the index, and the link
+syntax the gate reads.
 
     text = body(run, meta, requirements, task, earlier)   # a new note's body, under its front matter
     text = revision(run, meta, changed, "2026-11-27T10:00:00Z")
@@ -12,15 +13,14 @@ shortcut reference `[id]` with its definition `[id]: id.md "title"`, which any C
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..artifacts import JOBS, REQUIREMENTS, RESULTS, RUN_SUMMARY, TASK
-
-if TYPE_CHECKING:
-    from .notes import Run
+from ..job_ledger import JobRecord
 
 OPEN_MARKER = "<!-- conclusions: open -->"
 OPEN_LINE = f"{OPEN_MARKER} _Open: write what this run shows and what to try next, then delete this line._"
@@ -33,6 +33,22 @@ HEADER = ("<!-- written by `nox -s note` (stage D7). Write anywhere: a later cal
           "at the end. -->")
 INDEX_HEADER = ("<!-- written by `nox -s note` (stage D7) from the notes' front matter, and rewritten on every call: "
                 "write in the notes, not here. -->")
+
+
+@dataclass
+class Run:
+    """Everything a note is written from."""
+
+    path: str                       # runs/<name>, relative to the project
+    config: dict[str, Any]          # the run's resolved config.yaml ({} when missing)
+    summary: dict[str, Any]         # the run's summary.json ({} when the run did not finish)
+    job: JobRecord | None
+    results: dict[str, Any] | None  # reports/results/<name>/results.json (D6), when it exists
+    run_url: str | None
+
+    @property
+    def name(self) -> str:
+        return posixpath.basename(self.path)
 
 
 @dataclass

@@ -24,8 +24,7 @@ import json
 import os
 import posixpath
 import re
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,7 @@ from ..frontmatter import join, split
 from ..job_ledger import JobRecord, find, load_all
 from ..project import Project
 from . import note_text
-from .note_text import Note, tidy
+from .note_text import Note, Run, tidy
 from .sync_ledger import SyncLedger, default_path
 
 TIMESTAMP = re.compile(r"^[0-9]{8}T[0-9]{4,6}Z-")  # the run folder's prefix (runs.py): dropped from the slug
@@ -52,24 +51,8 @@ class NoteError(HephaestusError):
         super().__init__(f"{problem} (hint: {hint})")
 
 
-@dataclass
-class Run:
-    """Everything a note is written from."""
-
-    path: str                       # runs/<name>, relative to the project
-    config: dict[str, Any]          # the run's resolved config.yaml ({} when missing)
-    summary: dict[str, Any]         # the run's summary.json ({} when the run did not finish)
-    job: JobRecord | None
-    results: dict[str, Any] | None  # reports/results/<name>/results.json (D6), when it exists
-    run_url: str | None
-
-    @property
-    def name(self) -> str:
-        return posixpath.basename(self.path)
-
-
 def utc(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def locate(project: Project, target: str | None) -> tuple[str, JobRecord | None]:
@@ -245,7 +228,7 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 def write(project: Project, target: str | None, now: datetime | None = None) -> tuple[Path, bool]:
     """Write the run's note, or append a revision to it; then rewrite notes/index.md. (path, True when new)."""
-    moment = now or datetime.now(timezone.utc)
+    moment = now or datetime.now(UTC)
     run = gather(project, target)
     requirements, task = planned(project)
     notes = read_notes(project)
@@ -260,7 +243,7 @@ def write(project: Project, target: str | None, now: datetime | None = None) -> 
         path, created = mine.path, False
     else:
         question = " ".join(str(requirements.get("requirement") or "").split()) or None
-        note_id = new_id(project, moment.astimezone(timezone.utc).strftime("%Y%m%d"), run.name)
+        note_id = new_id(project, moment.astimezone(UTC).strftime("%Y%m%d"), run.name)
         earlier = [n for n in notes if question and n.meta.get("question") == question]
         meta = {"schema_version": 1, "id": note_id, "title": title_of(run), "created": utc(moment), "run": run.path,
                 "question": question, **current, "tags": tags_of(run, task), "links": [n.id for n in earlier]}

@@ -1,7 +1,7 @@
 """Gate D7: the notes' front matter against schema `note`, no dangling link, the index complete; a warning
 (never an error) for a note whose conclusions are still open `OPEN_DAYS` days after it was written.
 
-    errors = list(check(project, datetime.now(timezone.utc)))   # GateErrors, and GateWarnings for old open notes
+    errors = list(check(project, datetime.now(UTC)))   # GateErrors, and GateWarnings for old open notes
 
 A link dangles when a `[[id]]` or `[[id|title]]` names no note in notes/, when a reference link
 (`[text][label]`, or a shortcut `[id]` shaped like a note id) has no definition, or when a definition's
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..artifacts import NOTES, NOTES_INDEX
@@ -27,7 +27,7 @@ INDEX_HINT = "every `nox -s note` call rewrites the index from the notes"
 
 def rule_notes(project: Any) -> Iterator[GateError]:
     """Gate D7 now; nothing to check before the first note."""
-    return check(project, datetime.now(timezone.utc))
+    return check(project, datetime.now(UTC))
 
 
 def links(file: str, text: str, folder: Any, ids: set[str]) -> Iterator[GateError]:
@@ -104,7 +104,7 @@ def check(project: Any, now: datetime) -> Iterator[GateError]:
 def stale(rel: str, note: Note, now: datetime) -> Iterator[GateError]:
     """A warning when the conclusions are still open OPEN_DAYS after the note was written."""
     try:
-        created = datetime.strptime(str(note.meta.get("created")), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        created = datetime.strptime(str(note.meta.get("created")), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     except ValueError:
         return  # the schema error says so
     age = now - created
