@@ -51,6 +51,14 @@ class GateError(HephaestusError):
         return f"{self.file}: {self.path or '<root>'}: {value} is invalid: expected {self.expected}{hint}"
 
 
+class GateWarning(GateError):
+    """A finding that does not fail its gate (a note's conclusions left open too long, say): `gates.run` prints it
+    as `warning: <the GateError line>` and leaves it out of the errors it returns."""
+
+    def __str__(self) -> str:
+        return f"warning: {super().__str__()}"
+
+
 class PatchError(HephaestusError, ValueError):
     """A diff (from an LLM) was rejected: not a diff, a path outside the project, or it does not apply."""
 

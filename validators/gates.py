@@ -1,16 +1,18 @@
 """Run the stage gates: every rule of the chosen stages, every error collected.
 
 Each wing lists its rules by stage (`GATES` in its `__init__.py`); `__main__` merges them into one
-table and passes it in, so the core never imports a wing.
+table and passes it in, so the core never imports a wing. A rule may also yield a `GateWarning`: it is
+printed (or handed to `warn`) and never counted as an error, so it never fails a gate.
 
     errors = run(project, ["A", "B1"], table)
+    errors = run(project, ["D7"], table, warn=found.append)   # collect the warnings instead of printing them
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
-from .errors import GateError, UsageError
+from .errors import GateError, GateWarning, UsageError
 from .project import Project
 
 Rule = Callable[[Project], Iterator[GateError]]
@@ -38,12 +40,16 @@ def expand(stages: Iterable[str], table: Table) -> list[str]:
     return out
 
 
-def run(project: Project, stages: Iterable[str], table: Table) -> list[GateError]:
-    errors: list[GateError] = []
+def run(project: Project, stages: Iterable[str], table: Table,
+        warn: Callable[[GateWarning], object] = print) -> list[GateError]:
+    """Every error of the stages' rules; each warning goes to `warn` (default: printed) and not into the list."""
+    found: list[GateError] = []
     for stage in expand(stages, table):
         for rule in table[stage]:
             try:
-                errors.extend(rule(project))
+                found.extend(rule(project))
             except GateError as err:
-                errors.append(err)
-    return errors
+                found.append(err)
+    for warning in (f for f in found if isinstance(f, GateWarning)):
+        warn(warning)
+    return [f for f in found if not isinstance(f, GateWarning)]

@@ -43,7 +43,7 @@ def test_what_update_keeps_and_what_the_readme_may_name_come_from_the_registry()
     assert artifacts.PROJECT_OWNED == (
         "docs/plan/requirements.md", "docs/plan/tech.md", "docs/plan/task.md", "CLAUDE.local.md", "CLAUDE.inherited.md",
         "data/mini", "scripts/launch_slurm.sh", "scripts/launch_torchrun.sh", "configs/experiment/full_ddp.yaml",
-        "deploy/monitoring", "jobs", "reports")
+        "deploy/monitoring", "jobs", "notes", "notes/index.md", "reports")
     assert {"runs", "runs/latest/checkpoints/last.ckpt", "reports/docker_error_report_", "reports/bugfix_report.md",
             "reports/figures", "jobs", ".venv"} <= set(artifacts.RUNTIME_PATHS)
     assert "docs/plan/requirements.md" not in artifacts.RUNTIME_PATHS  # written at copy time: the README gate checks it

@@ -14,7 +14,7 @@ from ..helpers import TEMPLATE
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["check", "--stages", "Z"], "error: unknown stage 'Z': expected one of A1, A2, A3, A4, A5, B1, B2, B3, B4, C4, "
-                                 "D1, D2, D4 or a group (A, B, C, D)"),
+                                 "D1, D2, D4, D7 or a group (A, B, C, D)"),
     (["bugfix", "--attempts", "many"], "error: argument --attempts: invalid int value: 'many' "
                                        "(see `python -m validators bugfix --help`)"),
     (["deploy", "--variant", "tpu"], "error: argument --variant: invalid choice: 'tpu' (choose from 'cpu', 'gpu') "

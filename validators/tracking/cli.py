@@ -3,6 +3,7 @@
     sync-agent --watch DIR [--once] [--interval S] [--ledger PATH]   D5: upload each finished offline run once
     sync-agent status --watch DIR | --ledger PATH                    D5: the ledger as a table (exit 1: a run failed)
     sync-agent retry RUN --watch DIR | --ledger PATH                 D5: unpark a failed run (RUN: run id or path)
+    note [RUN | JOB]                                                  D7: the run's permanent note (default runs/latest)
 
 The agent runs where there is internet (a login node), on the folder the jobs write their runs
 into; `WANDB_API_KEY` comes from its environment only. docs/tracking.md shows it under systemd,
@@ -16,9 +17,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..artifacts import NOTES_INDEX
 from ..errors import UsageError
 from ..project import Project
 from .agent import Settings, run
+from .notes import write
 from .sync_ledger import FAILED, SEEN, SyncLedger, default_path
 
 ACTIONS = ("run", "status", "retry")
@@ -61,6 +64,10 @@ def register(sub: Any) -> None:
                    help="seconds before the first retry, doubling after each failure (default: %(default)s)")
     p.add_argument("--wait-lock", action="store_true", help="if another agent holds the ledger, wait for it instead of exiting")
     p.set_defaults(handler=sync_agent)
+    p = sub.add_parser("note", help="D7: the run's permanent note in notes/ (a revision appended when it exists), and the index")
+    p.add_argument("target", nargs="?", metavar="RUN | JOB",
+                   help="a run folder (runs/<name> or its name; default: runs/latest) or a job id (<backend>-<id> or the id)")
+    p.set_defaults(handler=note)
 
 
 def ledger_path(args: argparse.Namespace) -> Path:
@@ -114,4 +121,15 @@ def retry(ledger: SyncLedger, key: str | None) -> int:
     for row in failed:
         ledger.update(row, state=SEEN, attempts=0, next_try=0)
         print(f"{row.run_path}: {FAILED} -> {SEEN}; the agent syncs it on its next pass")
+    return 0
+
+
+def note(project: Project, args: argparse.Namespace) -> int:
+    path, created = write(project, args.target)
+    rel = path.relative_to(project.root).as_posix()
+    if created:
+        print(f"{rel}: written; its conclusions are open until you write them (## Conclusions)")
+    else:
+        print(f"{rel}: a revision appended; the text above it is kept as it was")
+    print(f"{NOTES_INDEX.path}: updated")
     return 0
