@@ -88,6 +88,9 @@ SYNC_LEDGER = Artifact("runs.sync.sqlite", "D5", RUNTIME, what="the sync agent's
                        by="nox -s sync_agent")
 SYNC_UNIT = Artifact("deploy/sync-agent/hephaestus-sync.service", "D5", TEMPLATE,
                      what="the sync agent as a systemd user service on the login node")
+# D6: one folder of results per run (summary.md, results.json, the curves), what `nox -s results` posts on a pull request.
+RESULTS = Artifact("reports/results", "D6", PROJECT, what="per run: summary.md, results.json and the curves (PNG)",
+                   by="nox -s results")
 # Training runs: one folder each, never overwritten; runs/latest links the newest.
 RUNS = Artifact("runs", "run", RUNTIME, what="one folder per training run: runs/<UTC timestamp>-<name>/")
 LATEST = Artifact("runs/latest", "run", RUNTIME, what="link to the newest run folder")

@@ -41,8 +41,17 @@ class StandIn:
             def do_POST(self) -> None:  # noqa: N802 - http.server API
                 server.on_post(self)
 
+            def do_PUT(self) -> None:  # noqa: N802
+                server.on_put(self)
+
+            def do_GET(self) -> None:  # noqa: N802
+                server.on_get(self)
+
             def log_message(self, *args: Any) -> None:
                 pass
+
+            def do_PATCH(self) -> None:  # noqa: N802
+                server.on_patch(self)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -51,6 +60,13 @@ class StandIn:
     def on_post(self, request: BaseHTTPRequestHandler) -> None:
         raise NotImplementedError
 
+    def on_put(self, request: BaseHTTPRequestHandler) -> None:
+        """PUT (file uploads); a service that has none answers 405."""
+        send(request, 405, b'{"error": "method not allowed"}')
+
+    def on_get(self, request: BaseHTTPRequestHandler) -> None:
+        send(request, 405, b'{"error": "method not allowed"}')
+
     def __enter__(self) -> Any:
         threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()  # a quick shutdown
         return self
@@ -58,3 +74,6 @@ class StandIn:
     def __exit__(self, *exc: Any) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+    def on_patch(self, request: BaseHTTPRequestHandler) -> None:
+        send(request, 405, b'{"error": "method not allowed"}')

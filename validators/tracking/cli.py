@@ -3,6 +3,7 @@
     sync-agent --watch DIR [--once] [--interval S] [--ledger PATH]   D5: upload each finished offline run once
     sync-agent status --watch DIR | --ledger PATH                    D5: the ledger as a table (exit 1: a run failed)
     sync-agent retry RUN --watch DIR | --ledger PATH                 D5: unpark a failed run (RUN: run id or path)
+    results [RUN | JOB] [--pr N] [--no-images] [--branch B]          D6: curves, metrics vs the SLA; a PR comment
 
 The agent runs where there is internet (a login node), on the folder the jobs write their runs
 into; `WANDB_API_KEY` comes from its environment only. docs/tracking.md shows it under systemd,
@@ -19,6 +20,9 @@ from typing import Any
 from ..errors import UsageError
 from ..project import Project
 from .agent import Settings, run
+from .comment import BRANCH, publish
+from .github import GitHub
+from .results import collect, resolve, write
 from .sync_ledger import FAILED, SEEN, SyncLedger, default_path
 
 ACTIONS = ("run", "status", "retry")
@@ -61,6 +65,25 @@ def register(sub: Any) -> None:
                    help="seconds before the first retry, doubling after each failure (default: %(default)s)")
     p.add_argument("--wait-lock", action="store_true", help="if another agent holds the ledger, wait for it instead of exiting")
     p.set_defaults(handler=sync_agent)
+    register_results(sub)
+
+
+def pr_number(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a pull request number")
+    return int(text)
+
+
+def register_results(sub: Any) -> None:
+    p = sub.add_parser("results", help="D6: a run's curves and metrics against the SLA in reports/results/<run>/ (--pr N: "
+                                       "also as a pull-request comment)")
+    p.add_argument("target", nargs="?", help="RUN (runs/<name> or its name; default runs/latest) or JOB (<backend>-<id>)")
+    p.add_argument("--pr", type=pr_number, help="comment on this pull request (GITHUB_REPOSITORY, GITHUB_TOKEN, "
+                                                "GITHUB_API_URL from the environment); a later call updates the comment")
+    p.add_argument("--no-images", action="store_true", help="--pr: store no PNG in the repository; the comment says "
+                                                            "where they are")
+    p.add_argument("--branch", default=BRANCH, help="--pr: the branch the PNGs are stored on (default: %(default)s)")
+    p.set_defaults(handler=results_command)
 
 
 def ledger_path(args: argparse.Namespace) -> Path:
@@ -114,4 +137,21 @@ def retry(ledger: SyncLedger, key: str | None) -> int:
     for row in failed:
         ledger.update(row, state=SEEN, attempts=0, next_try=0)
         print(f"{row.run_path}: {FAILED} -> {SEEN}; the agent syncs it on its next pass")
+    return 0
+
+
+def results_command(project: Project, args: argparse.Namespace) -> int:
+    """reports/results/<run>/, then (--pr) the comment; the GitHub settings are checked before any work."""
+    gh = GitHub.from_env(os.environ) if args.pr else None
+    target = resolve(project.root, args.target)
+    results, series = collect(project, target)
+    folder = write(project, results, series)
+    shown = folder.relative_to(project.root) if folder.is_relative_to(project.root) else folder
+    print(f"results of {results['run']}: metrics from {results['source']} ({results['source_note']})")
+    verdicts = [f"{r['item']} {r['verdict']}" for r in results["sla"] if r["target"] is not None]
+    print(f"SLA: {', '.join(verdicts) or results['sla_note'] or 'no target stated'}")
+    print(f"wrote {shown}/summary.md, results.json and {len(results['figures'])} figure(s)")
+    if gh is not None:
+        action, url = publish(gh, args.pr, results, folder, images=not args.no_images, branch=args.branch)
+        print(f"{action} the comment on pull request #{args.pr}: {url}")
     return 0
