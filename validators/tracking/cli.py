@@ -141,8 +141,10 @@ def retry(ledger: SyncLedger, key: str | None) -> int:
 
 
 def results_command(project: Project, args: argparse.Namespace) -> int:
-    """reports/results/<run>/, then (--pr) the comment; the GitHub settings are checked before any work."""
+    """reports/results/<run>/, then (--pr) the comment; the GitHub settings and the pull request are checked first."""
     gh = GitHub.from_env(os.environ) if args.pr else None
+    if gh is not None:
+        gh.pull(args.pr)
     target = resolve(project.root, args.target)
     results, series = collect(project, target)
     folder = write(project, results, series)

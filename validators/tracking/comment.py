@@ -2,7 +2,8 @@
 
     action, url = publish(GitHub.from_env(os.environ), 12, results, folder)   # ("created" | "updated", comment URL)
 
-Order, so that a failure leaves no partial comment: the pull request must exist, then the PNGs are
+Order, so that a failure leaves no partial comment: the caller has checked that the pull request exists
+(`gh.pull(pr)`: the command does it before any other work), then the PNGs are
 stored (GitHub does not render images inlined as base64, so they go into the repository through the
 contents API, on the branch `hephaestus-results` by default, at the project's own path
 reports/results/<run>/; unchanged images are not committed again) and only then is the comment written,
@@ -37,8 +38,7 @@ def upload(gh: GitHub, results: dict[str, Any], folder: Path, branch: str) -> di
 
 def publish(gh: GitHub, pr: int, results: dict[str, Any], folder: Path, *, images: bool = True,
             branch: str = BRANCH) -> tuple[str, str]:
-    """Create or update this run's comment on pull request `pr`; (action, the comment's URL)."""
-    gh.pull(pr)
+    """Create or update this run's comment on pull request `pr` (checked to exist); (action, the comment's URL)."""
     links = upload(gh, results, folder, branch) if images else None
     mark = marker(results["run"])
     body = markdown(results, links, marker=mark, limit=LIMIT)

@@ -35,7 +35,8 @@ API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
 REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
-PERMISSIONS = {"comment": "`pull-requests: write` (or `issues: write`)", "contents": "`contents: write`",
+PERMISSIONS = {"comment": "`pull-requests: write` (or `issues: write`)",
+               "contents": "`contents: write` (or --no-images: no PNG stored)",
                "read": "read access to the repository"}
 
 
@@ -78,7 +79,7 @@ class GitHub:
                               "elsewhere export it)")
         if not token:
             raise GitHubError("GITHUB_TOKEN is not set: the comment needs a token with "
-                              f"{PERMISSIONS['comment']} (and {PERMISSIONS['contents']} for the images), from the "
+                              f"{PERMISSIONS['comment']} (and `contents: write` for the images), from the "
                               "environment only (in a workflow: env: GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }})")
         api = env.get("GITHUB_API_URL") or API_URL
         if urlsplit(api).scheme not in ("http", "https") or not urlsplit(api).netloc:
@@ -152,7 +153,7 @@ class GitHub:
         if status == 401:
             text = f"GitHub refused the token while {what} (401 {said}): GITHUB_TOKEN is wrong, expired or revoked"
         elif status == 403:
-            text = f"the token may not {what} (403 {said}): it needs {PERMISSIONS[need]} on {self.repo}"
+            text = f"forbidden while {what} (403 {said}): the token needs {PERMISSIONS[need]} on {self.repo}"
         elif status == 404:
             text = missing or (f"{what}: 404 {said} ({self.repo} does not exist, or the token cannot see it: "
                                f"it needs {PERMISSIONS[need]})")
