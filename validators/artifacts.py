@@ -91,6 +91,8 @@ SYNC_UNIT = Artifact("deploy/sync-agent/hephaestus-sync.service", "D5", TEMPLATE
 # D6: one folder of results per run (summary.md, results.json, the curves), what `nox -s results` posts on a pull request.
 RESULTS = Artifact("reports/results", "D6", PROJECT, what="per run: summary.md, results.json and the curves (PNG)",
                    by="nox -s results")
+RESULTS_FIGURE = Artifact("reports/results/{run}/{metric}_by_{axis}.png", "D6", PROJECT,
+                          what="one curve: a metric family (loss, acc, ...) by step or by epoch", by="nox -s results")
 # Training runs: one folder each, never overwritten; runs/latest links the newest.
 RUNS = Artifact("runs", "run", RUNTIME, what="one folder per training run: runs/<UTC timestamp>-<name>/")
 LATEST = Artifact("runs/latest", "run", RUNTIME, what="link to the newest run folder")

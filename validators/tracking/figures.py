@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..artifacts import RESULTS_FIGURE
 from ..errors import DependencyError
 from .metrics import Series
 
@@ -51,7 +52,7 @@ def curves(series: dict[str, Series]) -> dict[str, list[Series]]:
 
 
 def file_name(family: str, axis: str) -> str:
-    return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', family)}_by_{axis}.png"
+    return RESULTS_FIGURE.path.rsplit("/", 1)[-1].format(metric=re.sub(r"[^A-Za-z0-9_.-]+", "_", family), axis=axis)
 
 
 def draw(series: dict[str, Series], folder: Path, title: str = "") -> list[Drawn]:

@@ -11,6 +11,7 @@ A body longer than `limit` (GitHub refuses comments over 65536 characters) loses
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Any
 
 MARKER = "<!-- hephaestus-results:{run} -->"
@@ -77,7 +78,7 @@ def figure_lines(results: dict[str, Any], images: dict[str, str] | None) -> list
     if images is None:
         names = ", ".join(f"`{f}`" for f in results["figures"]) or "none"
         return [f"Not uploaded: the PNGs are in `reports/results/{results['run']}/` where `nox -s results` ran ({names})."]
-    return [f"![{f.removesuffix('.png').replace('_', ' ')}]({images[f]})" for f in results["figures"] if f in images]
+    return [f"![{PurePosixPath(f).stem.replace('_', ' ')}]({images[f]})" for f in results["figures"] if f in images]
 
 
 def markdown(results: dict[str, Any], images: dict[str, str] | None, marker: str = "", limit: int | None = None) -> str:
