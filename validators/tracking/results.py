@@ -61,7 +61,7 @@ class Target:
 def resolve(root: Path, ident: str | None) -> Target:
     """RUN (a run folder, or its name under runs/; None: runs/latest) or JOB (`<backend>-<id>` or the bare id)."""
     runs = root / RUNS.path
-    candidates = [root / LATEST.path] if ident is None else [Path(ident), root / ident, runs / ident]
+    candidates = [root / LATEST.path] if ident is None else [root / ident, runs / ident]  # an absolute path: root / it is it
     found = next((p for p in candidates if p.is_dir()), None)
     job = None
     if found is None and ident is not None:
