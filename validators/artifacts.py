@@ -88,9 +88,11 @@ SYNC_LEDGER = Artifact("runs.sync.sqlite", "D5", RUNTIME, what="the sync agent's
                        by="nox -s sync_agent")
 SYNC_UNIT = Artifact("deploy/sync-agent/hephaestus-sync.service", "D5", TEMPLATE,
                      what="the sync agent as a systemd user service on the login node")
-# D6 writes, D7 reads: per run, reports/results/<run>/results.json, summary.md and the curves beside them.
-RESULTS = Artifact("reports/results", "D6", PROJECT, what="per run: results.json, summary.md and the curves (PNG)",
+# D6: one folder of results per run (summary.md, results.json, the curves), what `nox -s results` posts on a pull request.
+RESULTS = Artifact("reports/results", "D6", PROJECT, what="per run: summary.md, results.json and the curves (PNG)",
                    by="nox -s results")
+RESULTS_FIGURE = Artifact("reports/results/{run}/{metric}_by_{axis}.png", "D6", PROJECT,
+                          what="one curve: a metric family (loss, acc, ...) by step or by epoch", by="nox -s results")
 # D7: one permanent note per experiment, and their map of contents (rewritten by every `nox -s note`).
 NOTES = Artifact("notes", "D7", PROJECT, "note", "one note per experiment: notes/<YYYYMMDD>-<slug>.md", by="nox -s note")
 NOTES_INDEX = Artifact("notes/index.md", "D7", PROJECT, what="the notes' map of contents, by question", by="nox -s note")

@@ -50,6 +50,9 @@ class StandIn:
             def log_message(self, *args: Any) -> None:
                 pass
 
+            def do_PATCH(self) -> None:  # noqa: N802
+                server.on_patch(self)
+
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}{self.prefix}"
@@ -71,3 +74,6 @@ class StandIn:
     def __exit__(self, *exc: Any) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+    def on_patch(self, request: BaseHTTPRequestHandler) -> None:
+        send(request, 405, b'{"error": "method not allowed"}')

@@ -36,9 +36,6 @@ ACTIONLINT_VERSION = b"github.com/rhysd/actionlint@v1.7.7"  # the Go module the 
 FINDING = re.compile(r"^(?P<file>\S+):(?P<line>\d+):(?P<col>\d+) (?P<message>.+) \[ (?P<kind>[\w-]+) \]$")
 # Sessions a workflow names that are built on another branch; the merge that brings one deletes its entry here
 # (test_every_nox_session_a_workflow_names_exists fails while an entry names a session that exists).
-PENDING_SESSIONS = {
-    "results": "D6, `nox -s results -- --pr N` (branch h-d6)",
-}
 REVIEW_STEPS = [
     "nox -s setup", "nox -s lint", "nox -s validate -- A", "nox -s tests", "nox -s validate -- D1",
     "nox -s cluster_venv", "nox -s validate -- D2",
@@ -116,8 +113,7 @@ def test_actionlint_reports_planted_errors(project, tmp_path):
 def test_every_nox_session_a_workflow_names_exists(project):
     sessions = set(nox_sessions(Project(project)))
     named = {name for path in WORKFLOWS for name, _ in nox_calls(load(project / path))}
-    assert named - sessions == set(PENDING_SESSIONS), "a workflow names a session the noxfile does not have"
-    assert not set(PENDING_SESSIONS) & sessions, "merged: delete its entry from PENDING_SESSIONS"
+    assert named - sessions == set(), "a workflow names a session the noxfile does not have"
 
 
 def test_the_noxfile_docstring_lists_every_session_once(project):

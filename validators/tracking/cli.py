@@ -1,8 +1,9 @@
-"""The command line of stages D1 and D5 (`python -m validators <command>`; nox sessions run them).
+"""The command line of stages D1 and D5-D7 (`python -m validators <command>`; nox sessions run them).
 
     sync-agent --watch DIR [--once] [--interval S] [--ledger PATH]   D5: upload each finished offline run once
     sync-agent status --watch DIR | --ledger PATH                    D5: the ledger as a table (exit 1: a run failed)
     sync-agent retry RUN --watch DIR | --ledger PATH                 D5: unpark a failed run (RUN: run id or path)
+    results [RUN | JOB] [--pr N] [--no-images] [--branch B]          D6: curves, metrics vs the SLA; a PR comment
     note [RUN | JOB]                                                  D7: the run's permanent note (default runs/latest)
 
 The agent runs where there is internet (a login node), on the folder the jobs write their runs
@@ -20,8 +21,11 @@ from typing import Any
 from ..artifacts import NOTES_INDEX
 from ..errors import UsageError
 from ..project import Project
+from . import notes
 from .agent import Settings, run
-from .notes import write
+from .comment import BRANCH, publish
+from .github import GitHub
+from .results import collect, resolve, write
 from .sync_ledger import FAILED, SEEN, SyncLedger, default_path
 
 ACTIONS = ("run", "status", "retry")
@@ -45,7 +49,7 @@ def count(text: str) -> int:
 
 
 def register(sub: Any) -> None:
-    """Add the D1 and D5 subcommands to the validators' argument parser."""
+    """Add the D5, D6 and D7 subcommands to the validators' argument parser (D1 is a gate only)."""
     defaults = Settings(Path("."), Path("."))
     p = sub.add_parser("sync-agent", help="D5: upload each finished W&B offline run once (status: the ledger; retry RUN)")
     p.add_argument("action", nargs="?", default="run", choices=ACTIONS, help="run the agent (default), status, or retry RUN")
@@ -64,10 +68,29 @@ def register(sub: Any) -> None:
                    help="seconds before the first retry, doubling after each failure (default: %(default)s)")
     p.add_argument("--wait-lock", action="store_true", help="if another agent holds the ledger, wait for it instead of exiting")
     p.set_defaults(handler=sync_agent)
+    register_results(sub)
     p = sub.add_parser("note", help="D7: the run's permanent note in notes/ (a revision appended when it exists), and the index")
     p.add_argument("target", nargs="?", metavar="RUN | JOB",
                    help="a run folder (runs/<name> or its name; default: runs/latest) or a job id (<backend>-<id> or the id)")
     p.set_defaults(handler=note)
+
+
+def pr_number(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a pull request number")
+    return int(text)
+
+
+def register_results(sub: Any) -> None:
+    p = sub.add_parser("results", help="D6: a run's curves and metrics against the SLA in reports/results/<run>/ (--pr N: "
+                                       "also as a pull-request comment)")
+    p.add_argument("target", nargs="?", help="RUN (runs/<name> or its name; default runs/latest) or JOB (<backend>-<id>)")
+    p.add_argument("--pr", type=pr_number, help="comment on this pull request (GITHUB_REPOSITORY, GITHUB_TOKEN, "
+                                                "GITHUB_API_URL from the environment); a later call updates the comment")
+    p.add_argument("--no-images", action="store_true", help="--pr: store no PNG in the repository; the comment says "
+                                                            "where they are")
+    p.add_argument("--branch", default=BRANCH, help="--pr: the branch the PNGs are stored on (default: %(default)s)")
+    p.set_defaults(handler=results_command)
 
 
 def ledger_path(args: argparse.Namespace) -> Path:
@@ -124,8 +147,27 @@ def retry(ledger: SyncLedger, key: str | None) -> int:
     return 0
 
 
+def results_command(project: Project, args: argparse.Namespace) -> int:
+    """reports/results/<run>/, then (--pr) the comment; the GitHub settings and the pull request are checked first."""
+    gh = GitHub.from_env(os.environ) if args.pr else None
+    if gh is not None:
+        gh.pull(args.pr)
+    target = resolve(project.root, args.target)
+    results, series = collect(project, target)
+    folder = write(project, results, series)
+    shown = folder.relative_to(project.root) if folder.is_relative_to(project.root) else folder
+    print(f"results of {results['run']}: metrics from {results['source']} ({results['source_note']})")
+    verdicts = [f"{r['item']} {r['verdict']}" for r in results["sla"] if r["target"] is not None]
+    print(f"SLA: {', '.join(verdicts) or results['sla_note'] or 'no target stated'}")
+    print(f"wrote {shown}/summary.md, results.json and {len(results['figures'])} figure(s)")
+    if gh is not None:
+        action, url = publish(gh, args.pr, results, folder, images=not args.no_images, branch=args.branch)
+        print(f"{action} the comment on pull request #{args.pr}: {url}")
+    return 0
+
+
 def note(project: Project, args: argparse.Namespace) -> int:
-    path, created = write(project, args.target)
+    path, created = notes.write(project, args.target)
     rel = path.relative_to(project.root).as_posix()
     if created:
         print(f"{rel}: written; its conclusions are open until you write them (## Conclusions)")
