@@ -61,6 +61,7 @@ import base64
 import copy
 import gzip
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -72,6 +73,15 @@ from .standin import StandIn, send
 GRAPHQL, TELEMETRY = "/graphql", "/sdk/otel/v1/metrics"
 REPLY_FIELD = {"Viewer": "viewer", "ServerFeaturesQuery": "serverInfo", "UpsertBucket": "upsertBucket",
                "CreateRunFiles": "createRunFiles"}
+
+
+def operation_of(body: Any) -> str:
+    """The GraphQL operation: `operationName` (wandb-core sends it), else the name in the query text (the public
+    API client, `wandb.Api`, sends `query Run(...) {...}` alone)."""
+    if not isinstance(body, dict):
+        return ""
+    found = re.search(r"^\s*(?:query|mutation)\s+(\w+)", str(body.get("query") or ""), re.MULTILINE)  # after `#graphql`
+    return body.get("operationName") or (found.group(1) if found else "")
 
 
 @dataclass
@@ -188,7 +198,7 @@ class WandbServer(StandIn):
                 body = json.loads(raw)
             except ValueError:
                 body = None
-        seen.operation = body.get("operationName") or "" if isinstance(body, dict) else ""
+        seen.operation = operation_of(body)
         seen.authorized = request.headers.get("Authorization", "") == self.credentials
         with self.lock:
             self.requests.append(seen)
@@ -246,6 +256,10 @@ class WandbServer(StandIn):
             return 200, {"data": {"serverInfo": {"features": []}}}
         if operation == "UpsertBucket":
             return 200, {"data": {"upsertBucket": self.upsert(variables)}}
+        if operation in ("Run", "RunHistoryKeys", "RunFullHistory"):  # the public API: read back what was synced
+            return 200, {"data": {"project": {"run": self.public_run(operation, variables)}}}
+        if operation == "GetDefaultEntity":
+            return 200, {"data": {"viewer": {"id": "VXNlcjox", "entity": self.entity}}}
         if operation == "RunResumeStatus":  # a run logged with resume="allow" (Lightning's WandbLogger): is it there?
             return 200, {"data": {"model": self.resume_status(variables)}}
         if operation == "CreateRunFiles":
@@ -255,6 +269,32 @@ class WandbServer(StandIn):
                 "files": [{"name": name, "uploadUrl": f"{base}/{name}"} for name in variables["files"]]}}}
         self.unknown.append(operation)
         return 400, {"errors": [{"message": f"the stand-in does not serve the operation {operation!r}"}]}
+
+    def public_run(self, operation: str, variables: dict[str, Any]) -> dict[str, Any] | None:
+        """`wandb.Api().run(path).history(samples=N)` (wandb 0.31 asks Run, RunHistoryKeys, RunFullHistory), answered in
+        the shape of W&B's schema from the history this server received; an unknown run is null, as W&B answers."""
+        run = self._runs.get((variables.get("entity") or self.entity, variables.get("project"), variables.get("name")))
+        if run is None:
+            return None
+        lines = run.lines.get("wandb-history.jsonl", {})
+        rows = [lines[k] for k in sorted(lines)]
+        if operation == "RunHistoryKeys":
+            return {"historyKeys": {"lastStep": len(rows) - 1, "keys": {}}}
+        if operation == "RunFullHistory":
+            return {"history": rows[:int(variables.get("samples") or len(rows))]}
+        return {"id": self.run_node_id(run.entity, run.project, run.run_id), "tags": [], "name": run.run_id,
+                "displayName": run.run_id, "sweepName": None, "state": "finished" if run.complete else "running",
+                "config": json.dumps(run.config), "group": None, "jobType": None, "commit": None, "readOnly": False,
+                "createdAt": "2026-01-01T00:00:00", "heartbeatAt": "2026-01-01T00:00:00", "description": None, "notes": None,
+                "systemMetrics": "{}", "summaryMetrics": json.dumps(run.summary), "historyLineCount": len(rows),
+                "user": {"name": self.entity, "username": self.entity}, "historyKeys": {"lastStep": len(rows) - 1}}
+
+    def seed(self, entity: str, project: str, run_id: str, rows: list[dict[str, Any]]) -> None:
+        """A run already on the server with these history rows (as if synced earlier)."""
+        with self.lock:
+            run = self.bucket(entity, project, run_id)
+            run.lines["wandb-history.jsonl"] = {i: json.dumps(r) for i, r in enumerate(rows)}
+            run.complete, run.exit_code = True, 0
 
     def resume_status(self, variables: dict[str, Any]) -> dict[str, Any] | None:
         """The project and, when the run exists, its bucket (what a resumed writer continues from); bucket null if not."""

@@ -3,7 +3,6 @@ training writes), the report folder, and the pull-request comment against the Gi
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from validators.tracking.sync_ledger import SYNCED, SyncLedger, default_path
 
 from ..helpers import render
 from ..helpers.github_server import ALL, COMMENT, CONTENTS, PRIMARY, READ, SECONDARY, Fault, GitHubServer
-from ..helpers.standin import StandIn, send
+from ..helpers.wandb_server import WandbServer
 
 TOKEN = "ghp_" + "T0k3n" * 7 + "x"
 RUN = "20260101T000000Z-local-first"
@@ -313,45 +312,16 @@ def test_github_errors_never_carry_the_token(project):
     assert str(caught.value) == "GitHub rejected the request while commenting on #12 (422 Validation Failed: token *** in body)"
 
 
-class WandbGraphQL(StandIn):
-    """The five GraphQL queries `wandb.Api().run(path).history(samples=N, pandas=False)` sends (wandb 0.31, observed),
-    answered in the shape of W&B's schema: Viewer, GetDefaultEntity, Run (RunFragment), RunHistoryKeys, RunFullHistory
-    (history rows as JSON strings). The run `team/demo/abc123` has `rows`; any other run is null, as W&B answers."""
-
-    def __init__(self, rows: list[dict]):
-        self.rows, self.asked = rows, []
-        super().__init__()
-
-    def on_post(self, request) -> None:
-        body = json.loads(request.rfile.read(int(request.headers.get("Content-Length") or 0)))
-        query, variables = body["query"], body.get("variables") or {}
-        self.asked.append((request.headers.get("Authorization"), query.split("(")[0].split("{")[0].split()[-1], variables))
-        ours = (variables.get("entity"), variables.get("project"), variables.get("name")) == ("team", "demo", "abc123")
-        run: dict | None = None
-        if "query Run(" in query and ours:
-            run = {"id": "UnVuOjE=", "tags": [], "name": "abc123", "displayName": "abc123", "sweepName": None, "state": "finished",
-                   "config": "{}", "group": None, "jobType": None, "commit": None, "readOnly": False, "createdAt": "2026-01-01T00:00:00",
-                   "heartbeatAt": "2026-01-01T00:00:00", "description": None, "notes": None, "systemMetrics": "{}",
-                   "summaryMetrics": "{}", "historyLineCount": len(self.rows), "user": {"name": "u", "username": "u"},
-                   "historyKeys": {"lastStep": len(self.rows) - 1}}
-        elif "query RunHistoryKeys" in query and ours:
-            run = {"historyKeys": {"lastStep": len(self.rows) - 1, "keys": {}}}
-        elif "query RunFullHistory" in query and ours:
-            run = {"history": [json.dumps(r) for r in self.rows[:variables["samples"]]]}
-        data = {"viewer": {"id": "1", "entity": "team", "username": "u", "email": None, "flags": None, "teams": {"edges": []}}} \
-            if "viewer" in query else {"project": {"run": run}}
-        send(request, 200, json.dumps({"data": data}).encode())
-
-
 def test_wandb_history_comes_through_the_real_public_api_client(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))  # wandb writes its settings under ~/.config
     monkeypatch.delenv("WANDB_BASE_URL", raising=False)
     rows = [{"_step": i, "_runtime": 1.5 * i, "trainer/global_step": 4 * i + 3, "epoch": i, "val/loss": 1.0 - 0.1 * i}
             for i in range(1200)]
-    with WandbGraphQL(rows) as wb:
+    with WandbServer(api_key="k" * 40, entity="team") as wb:
+        wb.seed("team", "demo", "abc123", rows)
         got = wandb_rows(f"{wb.url}/team/demo/runs/abc123", "k" * 40)
+        asked = [r for r in wb.requests if r.path == "/graphql"]
     assert got == rows  # all 1200: `samples` is the run's row count, so W&B drops none
-    assert [name for _, name, _ in wb.asked] == ["Viewer", "GetDefaultEntity", "Run", "RunHistoryKeys", "RunFullHistory"]
-    assert wb.asked[-1][2] == {"entity": "team", "project": "demo", "name": "abc123", "samples": 1200}
-    assert {auth for auth, _, _ in wb.asked} == {"Basic " + base64.b64encode(b"api:" + b"k" * 40).decode()}
+    assert [r.operation for r in asked] == ["Viewer", "GetDefaultEntity", "Run", "RunHistoryKeys", "RunFullHistory"]
+    assert all(r.authorized for r in asked)
     assert [p.step for p in from_rows(got)["val/loss"].points][:3] == [3, 7, 11]
