@@ -29,7 +29,7 @@ from . import git, render, write_file
 KEY = "local-" + "7" * 40
 TOKEN = "ghp_" + "L00pT0k3n" * 4
 SLURM_FAST = {"poll_initial_s": 1, "poll_max_s": 2}
-TRAIN = ("--epochs", "2", "trainer.log_every_n_steps=1")
+TRAIN = ("--epochs", "2", "data.batch_size=32", "trainer.log_every_n_steps=1")  # several steps an epoch on the mini data
 
 
 @dataclass
