@@ -3,7 +3,7 @@
     nox -s demo      # generate a demo project from a sample requirement (offline planner) and run its train_smoke
     nox -s tests     # unit tests, then end-to-end tests (generate projects, run their own nox sessions)
     nox -s corpus    # the whole bugfix fault corpus (tests runs one fault per fix mechanism)
-    nox -s bench     # bench.py (copy, setup, train_smoke, Lightning vs plain), planner_bench, chains_bench, jobs_bench
+    nox -s bench     # bench.py (copy, setup, train_smoke, Lightning vs plain), planner_bench, chains_bench, jobs_bench, loop_bench
     nox -s classifier  # retrain the planner's task-family classifier: rewrites hooks/planner/family_model.json
     nox -s upgrade   # move requirements/*.txt to the newest versions pyproject.toml allows, then run the tests
     nox -s lock      # re-resolve requirements/*.txt after an edit to pyproject.toml or requirements/torch.in
@@ -214,3 +214,4 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/planner_bench.py", env={"PYTHONPATH": os.fspath(ROOT)})
     session.run("python", "benchmarks/chains_bench.py", "--docker", env={"PYTHONPATH": os.fspath(ROOT)})
     session.run("python", "benchmarks/jobs_bench.py", env={"PYTHONPATH": os.fspath(ROOT)})  # SLURM: .ci/slurm-up first
+    session.run("python", "benchmarks/loop_bench.py", env={"PYTHONPATH": os.fspath(ROOT)})
