@@ -33,6 +33,8 @@ for n, overrides in enumerate(json.loads(sys.argv[1])):
                 "experiment": type(run).__name__, "mode": getattr(getattr(run, "settings", None), "mode", None),
                 "log_model": wb._log_model, "env": os.environ.get("WANDB_MODE")})
 print("loggers:", json.dumps(out), flush=True)  # before wandb's own exit lines
+if "wandb" in sys.modules:
+    sys.modules["wandb"].finish()  # as Lightning's teardown does; not left to the interpreter's exit
 """
 
 
