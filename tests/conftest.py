@@ -1,6 +1,9 @@
-"""Shared fixtures: every test runs isolated from the user's copier settings, git identity and LLM keys."""
+"""Shared fixtures: every test runs isolated from the user's copier settings, git identity and LLM keys,
+and from W&B state another test's in-process wandb left behind."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -19,3 +22,13 @@ def isolated_user_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: p
         monkeypatch.setenv(var, "tests@hephaestus.invalid")
     for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "HEPHAESTUS_LLM_MODEL"):
         setenv(monkeypatch, var, None)
+
+
+@pytest.fixture(autouse=True)
+def no_wandb_service_left_behind():
+    """wandb started in this process (`wandb.Api`, `wandb.init`) exports WANDB_SERVICE; a training subprocess of a
+    later test would inherit it and hand its run to that service, whose working folder is not the project's."""
+    before = {k for k in os.environ if k.startswith("WANDB_")}
+    yield
+    for key in [k for k in os.environ if k.startswith("WANDB_") and k not in before]:
+        del os.environ[key]

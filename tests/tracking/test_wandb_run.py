@@ -45,7 +45,7 @@ def project(tmp_path_factory) -> Path:
 
 
 def build(project: Path, runs: list[list[str]], **env: str) -> list[dict]:
-    environ = {k: v for k, v in os.environ.items() if k not in ("WANDB_MODE", "RANK", "LOCAL_RANK", "SLURM_PROCID")}
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_") and k not in ("RANK", "LOCAL_RANK", "SLURM_PROCID")}
     done = subprocess.run([sys.executable, "-c", BUILD, json.dumps(runs)], cwd=project, env={**environ, **env},
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-4000:]
