@@ -15,7 +15,7 @@ whatever that command writes (its `.wandb.synced` marker, logs) lands in the cop
 sha256 must equal the ledger row's, so what was uploaded is exactly what the ledger names. The agent
 never writes, moves or deletes anything under the watched folder. Failures back off (`backoff_s`,
 doubling) and the run is parked `failed` after `attempts`; `sync-agent retry RUN` unparks it. A row left
-`syncing` by a killed agent is synced again on start: W&B's upsert by run id makes that idempotent.
+`syncing` by a killed agent is synced again on start: W&B upserts the run by its id, so it stays one run.
 """
 
 from __future__ import annotations
@@ -137,7 +137,8 @@ class Agent:
         self.report(f"{now()} {run_path}: {change}")
 
     def recover(self) -> None:
-        """Rows left `syncing` by an agent that died mid-upload: sync them again (same run id: idempotent)."""
+        """Rows left `syncing` by an agent that died mid-upload: sync them again (W&B upserts by run id: still one run;
+        history rows W&B had already taken are sent again, a limit of `wandb sync` that docs/tracking.md states)."""
         for row in self.ledger.rows():
             if row.state == SYNCING:
                 self.ledger.update(row, state=SEEN, next_try=0)
