@@ -34,10 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import HephaestusError
+from ..llm import redact
 from . import records
 from .sync_ledger import DONE, FAILED, PARTIAL, SEEN, SYNCED, SYNCING, Row, SyncLedger, lock, now
 
-KEY_ENV = "WANDB_API_KEY"
 CLI_ENV = "WANDB_CLI"
 VIEW = re.compile(r"View run (\S+) at (https?://\S+)")   # wandb 0.31: `wandb: [<project>/<id>] View run <id> at <url>`
 ERROR = re.compile(r"^wandb: ERROR (.*)$", re.MULTILINE)
@@ -71,12 +71,6 @@ def wandb_cli() -> tuple[str, ...]:
         raise SyncError("no `wandb` command on PATH (hint: run the agent in the project's venv, `pip install wandb`, "
                         f"or set {CLI_ENV} to the command)")
     return (found,)
-
-
-def scrub(text: str) -> str:
-    """`text` without the API key (the ledger, the log and every exception only ever see this)."""
-    key = os.environ.get(KEY_ENV, "")
-    return text.replace(key, f"<{KEY_ENV}>") if len(key) >= 8 else text
 
 
 def sha256(path: Path) -> str:
@@ -238,8 +232,8 @@ class Agent:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 output, _ = proc.communicate()
-            return False, scrub(f"wandb sync timed out after {self.settings.timeout_s:.0f} s\n{output}")
-        output = scrub(output)
+            return False, redact(f"wandb sync timed out after {self.settings.timeout_s:.0f} s\n{output}")
+        output = redact(output)  # WANDB_API_KEY (and any other secret variable) -> <NAME>: all the ledger and log see
         return proc.returncode == 0, output if proc.returncode == 0 else f"wandb sync exited {proc.returncode}\n{output}"
 
 
