@@ -22,7 +22,7 @@ import pytest
 from validators import job_ledger as ledger
 
 from ..helpers import git, render
-from ..helpers.qizhi_server import CREATE, QizhiServer
+from ..helpers.qizhi_server import CREATE, PROJECT_CONFIG, QizhiServer
 
 pytestmark = pytest.mark.e2e
 KEY = "0123456789abcdef0123456789abcdef01234567"  # shaped like a W&B API key
@@ -148,19 +148,10 @@ def test_a_cancelled_job_ends_cancelled_and_a_killed_one_failed(project):
     assert sorted(line.split()[1] for line in table[1:]) == ["CANCELLED", "COMPLETED", "FAILED"]
 
 
-QIZHI = """base_url: https://qz.invalid          # QZ_BASE_URL points the test at the stand-in
-workspace_id: ws-1                       # ids as the platform's pages show them
-project_id: pr-1                         # the billed project
-logic_compute_group_id: lcg-1            # the compute group
-spec_id: sp-1                            # one instance's resources
-image: registry.local/train:1.0          # the image the .venv was built in
-shared_dir: /inspire/hdd/demo_project    # the project on the platform's storage
-poll_initial_s: 0.2                      # fast polls against the stand-in
-"""
 
 
 def test_a_qizhi_job_through_the_command_line_leaves_no_secret_anywhere(project):
-    (project / "configs/cluster/qizhi.yaml").write_text(QIZHI)
+    (project / "configs/cluster/qizhi.yaml").write_text(PROJECT_CONFIG)
     git(project, "commit", "-qam", "qizhi settings")
     assert validators(project, "submit", "--backend", "qizhi", code=1) == (
         "error: the qizhi backend needs QZ_USERNAME and QZ_PASSWORD in the environment; nothing was sent "

@@ -43,6 +43,16 @@ CONFIG = {"image": "Image", "image_type": "ImageType", "instance_count": "Instan
 IMAGE_TYPES = ("SOURCE_PUBLIC", "SOURCE_PRIVATE", "SOURCE_OFFICIAL")
 STAGES = ("created", "resource_prepared", "run", "finished")  # data.timeline: epoch ms as strings, null until reached
 SUB_MSG = {"job_failed": "exit code 1: the training process failed", "job_stopped": "stopped by user"}
+# A project's configs/cluster/qizhi.yaml for the tests that submit to the stand-in: its ids filled in, fast polls.
+PROJECT_CONFIG = """base_url: https://qz.invalid          # QZ_BASE_URL points the job at the stand-in
+workspace_id: ws-1                       # ids as the platform's pages show them
+project_id: pr-1                         # the billed project
+logic_compute_group_id: lcg-1            # the compute group
+spec_id: sp-1                            # one instance's resources
+image: registry.local/train:1.0          # the image the .venv was built in
+shared_dir: /inspire/hdd/demo_project    # the project on the platform's storage
+poll_initial_s: 0.2                      # fast polls against the stand-in
+"""
 
 
 @dataclass

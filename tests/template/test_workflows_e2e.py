@@ -30,7 +30,7 @@ from validators import job_ledger
 
 from ..helpers import git, render
 from ..helpers.github_server import ALL, GitHubServer
-from ..helpers.qizhi_server import CREATE, QizhiServer
+from ..helpers.qizhi_server import CREATE, PROJECT_CONFIG, QizhiServer
 from ..helpers.workflows import NOX_INSTALL, WORKFLOWS, load
 
 pytestmark = pytest.mark.e2e
@@ -53,22 +53,13 @@ SAYS = {
     "nox -s validate -- D2": "stages D2: all gates pass",
     "nox -s submit -- --backend qizhi --wait": ": COMPLETED",
 }
-QIZHI = """base_url: https://qz.invalid          # QZ_BASE_URL (a repository variable) points the job at the stand-in
-workspace_id: ws-1                       # ids as the platform's pages show them
-project_id: pr-1                         # the billed project
-logic_compute_group_id: lcg-1            # the compute group
-spec_id: sp-1                            # one instance's resources
-image: registry.local/train:1.0          # the image the .venv was built in
-shared_dir: /inspire/hdd/demo_project    # the project on the platform's storage
-poll_initial_s: 0.2                      # fast polls against the stand-in
-"""
 CLEARED = ("VIRTUAL_ENV", "PROJECT_ENV", "WANDB_MODE", "WANDB_API_KEY", "CLUSTER_IMAGE", "UV_OFFLINE", "HEPHAESTUS_WAIT_LIMIT_S")
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = render(tmp_path_factory.mktemp("d3") / "demo_project", task_family="tabular_regression")
-    (root / "configs/cluster/qizhi.yaml").write_text(QIZHI, encoding="utf-8")
+    (root / "configs/cluster/qizhi.yaml").write_text(PROJECT_CONFIG, encoding="utf-8")
     git(root, "init", "-q")
     git(root, "add", "-A")
     git(root, "commit", "-qm", "generated, set up, Qizhi settings")
