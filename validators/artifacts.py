@@ -83,6 +83,8 @@ CLUSTER_VENV = Artifact(".venv", "D2", RUNTIME, what="the relocatable venv the c
                         by="nox -s cluster_venv")
 CLUSTER_CONFIGS = Artifact("configs/cluster", "D4", TEMPLATE, what="one typed config per job backend: local, slurm, qizhi")
 JOBS = Artifact("jobs", "D4", PROJECT, what="one ledger per cluster job: jobs/<backend>-<id>.yaml", by="nox -s submit")
+# D3: the review before compute on every pull request, and the experiment workflow (each step a nox session).
+WORKFLOWS = Artifact(".github/workflows", "D3", TEMPLATE, what="review.yml (every pull request) and experiment.yml (submit, results)")
 # D5: the sync agent's ledger when it watches runs/ (it lives beside the watched folder: <DIR>.sync.sqlite), its unit.
 SYNC_LEDGER = Artifact("runs.sync.sqlite", "D5", RUNTIME, what="the sync agent's ledger of runs/ (SQLite; -wal, .lock beside it)",
                        by="nox -s sync_agent")
