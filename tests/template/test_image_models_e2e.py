@@ -78,6 +78,23 @@ def test_setup_measures_the_backbones_with_random_weights(project):
         assert abs(gmacs[key] - published) / published < 0.03, (key, gmacs[key])
 
 
+PUBLISHED = """
+import json, sys
+sys.path.insert(0, "src")
+from demo_project.models.components import MODELS
+built = {key: MODELS[key][1](MODELS[key][0](pretrained=False), in_channels=3, image_size=224, num_outputs=1000)
+         for key in sys.argv[1:]}
+print(json.dumps({key: sum(p.numel() for p in model.parameters()) for key, model in built.items()}))
+"""
+
+
+def test_pretrained_false_builds_the_published_architectures(project):
+    """RGB input and a 1000-class head: exactly the parameter counts of the ImageNet models (He et al. 2016,
+    Liu et al. 2022; torchvision's resnet18, resnet50 and convnext_tiny have the same: 11.7M, 25.6M, 28.6M)."""
+    counts = in_venv(project, PUBLISHED, *BACKBONES)
+    assert counts == {"resnet18": 11_689_512, "resnet50": 25_557_032, "convnext_tiny": 28_589_128}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
