@@ -93,7 +93,11 @@ def test_train_smoke_trains_the_published_model_from_scratch(smoked):
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     assert (summary["model"], summary["epochs"], summary["global_step"]) == (PUBLISHED[family], 1, STEPS[family])
     assert run_dir.name.endswith(f"-{PUBLISHED[family]}")
-    assert all(math.isfinite(summary["metrics"][k]) for k in ("val/loss", "test/loss", "train/loss"))
+    assert math.isfinite(summary["metrics"]["test/loss"])  # the summary keeps test()'s metrics
+    with (run_dir / "csv/metrics.csv").open(encoding="utf-8", newline="") as f:
+        logged = list(csv.DictReader(f))
+    for key in ("train/loss", "val/loss", "test/loss"):
+        assert [math.isfinite(float(r[key])) for r in logged if r[key]] == [True], key  # one epoch: one value each
     assert (root / summary["best_checkpoint"]).is_file() and (run_dir / "checkpoints/last.ckpt").is_file()
     config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
     assert config["model"]["name"] == PUBLISHED[family]
@@ -115,6 +119,13 @@ def test_the_projects_service_tests_pass_on_the_checkpoint(smoked):
     out = run([python(root), "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_serve.py"], root)
     tail = out.stdout.strip().splitlines()[-1]
     assert " passed" in tail and "failed" not in tail and "skipped" not in tail and "error" not in tail, tail
+
+
+def test_the_projects_forward_shape_test_covers_the_published_model(smoked):
+    family, root = smoked
+    out = run([python(root), "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_project.py", "-k",
+               f"test_model_forward_shape and {PUBLISHED[family]}"], root)
+    assert out.stdout.strip().splitlines()[-1].startswith("1 passed, "), out.stdout
 
 
 def free_port() -> int:
