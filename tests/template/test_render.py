@@ -28,7 +28,7 @@ COMMON_FILES = {
     "src/demo_project/__init__.py", "src/demo_project/config.py", "src/demo_project/errors.py",
     "src/demo_project/train.py", "src/demo_project/predict.py", "src/demo_project/runs.py", "configs/experiment/README.md",
     "src/demo_project/data/__init__.py", "src/demo_project/data/common.py",
-    "src/demo_project/models/__init__.py", "src/demo_project/models/module.py",
+    "src/demo_project/models/__init__.py", "src/demo_project/models/module.py", "src/demo_project/models/pretrained.py",
     "src/demo_project/models/components/__init__.py",
     "reports/PROJECT_BUILD_LOG.md", "reports/REVIEW_REPORT.md", "docs/venv.md", "scripts/explore_mini.ipynb", "CLAUDE.md",
     "docs/specs/VENV_CONFIG.md", "docs/specs/DEBUG_CODE.md", "docs/specs/DOCKER_CONFIG.md", "docs/specs/OMEGACONF_GUIDE.md",
@@ -54,11 +54,14 @@ FAMILY_FILES = {
                             "configs/model/fasttext.yaml", "configs/model/text_cnn.yaml"},
     "tabular_classification": {"src/demo_project/data/tabular.py", "data/mini/train.csv", "data/mini/val.csv", "data/mini/test.csv",
                                "src/demo_project/models/components/mlp.py", "src/demo_project/models/components/tabular_resnet.py",
-                               "configs/model/mlp.yaml", "configs/model/tabular_resnet.yaml"},
+                               "src/demo_project/models/components/ft_transformer.py",
+                               "configs/model/mlp.yaml", "configs/model/tabular_resnet.yaml", "configs/model/ft_transformer.yaml",
+                               "configs/experiment/ft_transformer_paper.yaml"},
     "time_series_forecasting": {"src/demo_project/data/timeseries.py", "data/mini/series.csv",
                                 "src/demo_project/models/components/mlp_forecaster.py",
                                 "src/demo_project/models/components/gru_forecaster.py",
-                                "configs/model/mlp_forecaster.yaml", "configs/model/gru_forecaster.yaml"},
+                                "src/demo_project/models/components/patchtst.py",
+                                "configs/model/mlp_forecaster.yaml", "configs/model/gru_forecaster.yaml", "configs/model/patchtst.yaml"},
 }
 FAMILY_FILES["tabular_regression"] = FAMILY_FILES["tabular_classification"]
 IMAGES_PER_CLASS = 60
