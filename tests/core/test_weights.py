@@ -81,7 +81,7 @@ def test_no_manifest_reads_as_no_models(tmp_path):
                                          "expected schema_version: 1 and `models:`"),
     ("schema_version: 1\nmodels:\n  resnet18: {repo: r/x}\n", "weights/manifest.yaml: models.resnet18.revision: missing: "
                                                               "expected a non-empty string"),
-    (f"schema_version: 1\nmodels:\n  m: {{repo: a/b, revision: main, commit: abc, endpoint: e, fetched: t, files: {{}}}}\n",
+    ("schema_version: 1\nmodels:\n  m: {repo: a/b, revision: main, commit: abc, endpoint: e, fetched: t, files: {}}\n",
      "weights/manifest.yaml: models.m.commit: 'abc' is invalid: expected a commit hash of 40 hex digits"),
     (f"schema_version: 1\nmodels:\n  m: {{repo: a/b, revision: main, commit: {COMMIT}, endpoint: e, fetched: t, "
      f"files: {{../x: {{sha256: {'a' * 64}, bytes: 1}}}}}}\n",

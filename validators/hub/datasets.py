@@ -35,7 +35,7 @@ from ..artifacts import FULL_DATA
 from ..errors import DependencyError, GateError, HubError
 from ..project import Project
 from . import PARQUET_READER
-from .client import Hub
+from .client import Hub, RemoteFile
 from .sources import Source
 
 SPLITS = {"train": "train", "validation": "val", "valid": "val", "val": "val", "test": "test"}
@@ -50,14 +50,18 @@ class Split:
     dropped: int = 0
 
 
-def parquet_rows(path: Path, layout: str) -> tuple[list[tuple[Any, str]], int]:
-    """(rows, rows without a label) of one parquet file: the image or text column, and the class name."""
+def parquet_module() -> Any:
     try:
         import pyarrow.parquet as pq
     except ImportError as err:
         raise DependencyError("pyarrow", "reading the hub's parquet files", f"nox -s fetch_data adds {PARQUET_READER} for "
                               f"the command (or: uv run --with {PARQUET_READER} python -m validators fetch-data)") from err
-    table = pq.read_table(path)
+    return pq
+
+
+def parquet_rows(path: Path, layout: str) -> tuple[list[tuple[Any, str]], int]:
+    """(rows, rows without a label) of one parquet file: the image or text column, and the class name."""
+    table = parquet_module().read_table(path)
     meta = (table.schema.metadata or {}).get(b"huggingface")
     features = json.loads(meta).get("info", {}).get("features", {}) if meta else {}
     kind = "Image" if layout == "image" else "Value"
@@ -139,6 +143,7 @@ def check_target(project: Project, force: bool) -> None:
 def fetch_dataset(project: Project, hub: Hub, source: Source, *, val_fraction: float, seed: int, force: bool = False,
                   report: Callable[[str], None] = print) -> weights.Fetch:
     check_target(project, force)
+    parquet_module()  # before anything is downloaded
     commit = hub.resolve(source.repo, source.revision, "dataset")
     listed = [f for f in hub.tree(source.repo, commit, "dataset") if f.path.endswith(".parquet")]
     folders = sorted({str(Path(f.path).parent) for f in listed})
@@ -159,10 +164,30 @@ def fetch_dataset(project: Project, hub: Hub, source: Source, *, val_fraction: f
     partial = target.with_name(f".{target.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
+    try:
+        fetched, by_split, dropped = build(hub, source, commit, wanted, partial, val_fraction, seed, report)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    partial.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+    counts = ", ".join(f"{name} {len(rows):,}" for name, rows in by_split.items())
+    report(f"{FULL_DATA.path}/: {counts} rows ({len(fetched.written):,} files, {sum(r.bytes for r in fetched.written.values()):,} "
+           f"bytes" + (f"; {dropped} rows without a label left out" if dropped else "") + f"); val: {fetched.val}")
+    return fetched
+
+
+def build(hub: Hub, source: Source, commit: str, wanted: list[RemoteFile], partial: Path,
+          val_fraction: float, seed: int, report: Callable[[str], None]) -> tuple[weights.Fetch, dict[str, list], int]:
+    """Download the parquet files, write the layout and its manifest into `partial`: (the record, rows by split, dropped)."""
     files: dict[str, weights.FileRecord] = {}
     splits: dict[str, Split] = {}
     width = max(len(f.path) for f in wanted)
-    with tempfile.TemporaryDirectory(prefix=".fetch-", dir=target.parent) as tmp:
+    with tempfile.TemporaryDirectory(prefix=".fetch-", dir=partial.parent) as tmp:
         for remote in wanted:
             began = time.perf_counter()
             path = hub.download(source.repo, commit, remote, Path(tmp), "dataset")
@@ -185,14 +210,4 @@ def fetch_dataset(project: Project, hub: Hub, source: Source, *, val_fraction: f
     fetched = weights.Fetch(source.repo, source.revision, commit, hub.endpoint, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                             files, written, val_note)
     weights.write_data(partial, fetched)
-    old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        target.rename(old)
-    partial.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
-    dropped = sum(s.dropped for s in splits.values())
-    counts = ", ".join(f"{name} {len(rows):,}" for name, rows in by_split.items())
-    report(f"{FULL_DATA.path}/: {counts} rows ({len(written):,} files, {sum(r.bytes for r in written.values()):,} bytes"
-           + (f"; {dropped} rows without a label left out" if dropped else "") + f"); val: {val_note}")
-    return fetched
+    return fetched, by_split, sum(s.dropped for s in splits.values())

@@ -65,13 +65,17 @@ def fetch_model(project: Project, hub: Hub, name: str, source: Source, *, force:
     files: dict[str, FileRecord] = {}
     width = max(len(f.path) for f in chosen)
     start = time.perf_counter()
-    for remote in chosen:
-        began = time.perf_counter()
-        path = hub.download(source.repo, commit, remote, partial)
-        seconds = time.perf_counter() - began
-        files[remote.path] = record_of(path)
-        rate = f"  {remote.size / seconds / 1e6:7.1f} MB/s" if seconds > 0 and remote.size >= 1_000_000 else ""
-        report(f"  {remote.path:<{width}}  {remote.size:>14,} bytes  {seconds:7.2f} s{rate}")
+    try:
+        for remote in chosen:
+            began = time.perf_counter()
+            path = hub.download(source.repo, commit, remote, partial)
+            seconds = time.perf_counter() - began
+            files[remote.path] = record_of(path)
+            rate = f"  {remote.size / seconds / 1e6:7.1f} MB/s" if seconds > 0 and remote.size >= 1_000_000 else ""
+            report(f"  {remote.path:<{width}}  {remote.size:>14,} bytes  {seconds:7.2f} s{rate}")
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)  # weights/<model>/ stays as it was
+        raise
     elapsed = time.perf_counter() - start
     shutil.rmtree(partial / ".cache", ignore_errors=True)  # huggingface_hub's download records: not part of the weights
     install(partial, root / name)
