@@ -59,7 +59,7 @@ def selected(project: Project, args: argparse.Namespace, listed: dict[str, Any] 
     if args.models:
         return list(dict.fromkeys(args.models)), ""
     pretrained = weights.pretrained_models(project)
-    if args.all:
+    if not pretrained or args.all:
         return pretrained, "no configs/model/*.yaml says pretrained: true"
     model = weights.configured_model(project)
     if model in pretrained:
