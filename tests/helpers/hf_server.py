@@ -58,21 +58,19 @@ def git_blob_sha1(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-def lfs_pointer(data: bytes) -> bytes:
-    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{hashlib.sha256(data).hexdigest()}\nsize {len(data)}\n".encode()
-
-
 @dataclass
 class Repo:
     repo_id: str
     repo_type: str  # "model" or "dataset"
     files: dict[str, bytes]
     gated: bool = False
+    sha256: dict[str, str] = field(default_factory=dict)  # of each file, computed once (a benchmark serves 400 MB)
+    commit: str = ""  # what `main` resolves to: a digest of the repository's content
 
-    @property
-    def commit(self) -> str:
-        listing = "".join(f"{p}\0{git_blob_sha1(d)}\n" for p, d in sorted(self.files.items()))
-        return hashlib.sha1(f"{self.repo_type}/{self.repo_id}\n{listing}".encode()).hexdigest()
+    def __post_init__(self) -> None:
+        self.sha256 = {path: hashlib.sha256(data).hexdigest() for path, data in self.files.items()}
+        listing = "".join(f"{p}\0{self.sha256[p]}\n" for p in sorted(self.files))
+        self.commit = hashlib.sha1(f"{self.repo_type}/{self.repo_id}\n{listing}".encode()).hexdigest()
 
     def lfs(self, path: str) -> bool:
         return Path(path).suffix in LFS_SUFFIXES
@@ -81,9 +79,9 @@ class Repo:
         data = self.files[path]
         if not self.lfs(path):
             return {"type": "file", "oid": git_blob_sha1(data), "size": len(data), "path": path}
-        pointer = lfs_pointer(data)
+        pointer = f"version https://git-lfs.github.com/spec/v1\noid sha256:{self.sha256[path]}\nsize {len(data)}\n".encode()
         return {"type": "file", "oid": git_blob_sha1(pointer), "size": len(data), "path": path,
-                "lfs": {"oid": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": len(pointer)}}
+                "lfs": {"oid": self.sha256[path], "size": len(data), "pointerSize": len(pointer)}}
 
     def tree(self, under: str, recursive: bool) -> list[dict[str, Any]]:
         prefix = under.strip("/") + "/" if under.strip("/") else ""
@@ -118,7 +116,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def reply(request: BaseHTTPRequestHandler, status: int, body: bytes = b"", headers: dict[str, str] | None = None,
+def reply(request: BaseHTTPRequestHandler, status: int, body: bytes | memoryview = b"", headers: dict[str, str] | None = None,
           content_type: str = "application/json") -> None:
     """One answer; a HEAD gets the headers (Content-Length of the body it would get) and no body."""
     try:
@@ -281,8 +279,7 @@ class HubServer(StandIn):
         if injected:
             return error(request, injected.status, None, f"stand-in CDN: injected HTTP {injected.status}", injected.headers)
         sha = path.rsplit("/", 1)[-1]
-        blob = next((d for r in self.repos.values() for p, d in r.files.items() if r.lfs(p) and hashlib.sha256(d).hexdigest() == sha),
-                    None)
+        blob = next((d for r in self.repos.values() for p, d in r.files.items() if r.lfs(p) and r.sha256[p] == sha), None)
         if blob is None:
             return reply(request, 404, b"<Error><Code>NoSuchKey</Code></Error>", content_type="application/xml")
         start = 0
@@ -292,4 +289,4 @@ class HubServer(StandIn):
         headers = {"ETag": f'"{sha}"', "Accept-Ranges": "bytes"}
         if start:
             headers["Content-Range"] = f"bytes {start}-{len(blob) - 1}/{len(blob)}"
-        reply(request, 206 if start else 200, blob[start:], headers, "application/octet-stream")
+        reply(request, 206 if start else 200, memoryview(blob)[start:], headers, "application/octet-stream")

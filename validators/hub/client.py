@@ -4,7 +4,7 @@ one HubError that says what to do.
     hub = Hub()                                              # HF_ENDPOINT, HF_TOKEN from the environment, online
     commit = hub.resolve("microsoft/resnet-18", "main")      # the commit the revision points at
     files = hub.tree("microsoft/resnet-18", commit)          # [RemoteFile(path, size, blob_id, sha256)]
-    hub.download("microsoft/resnet-18", commit, files[0], staging)   # staging/<path>, checked against the listing
+    path, record = hub.download("microsoft/resnet-18", commit, files[0], staging)   # checked against the listing
 
 huggingface_hub reads HF_HUB_OFFLINE once, when it is imported; the generated project's package sets it to 1 on
 import. So a Hub must be made in a process that has not imported huggingface_hub yet (the validators CLI imports
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DependencyError, HubError
-from ..weights import public_endpoint, sha256_file
+from ..weights import FileRecord, public_endpoint
 
 INSTALL = "it is pinned in requirements-runtime (huggingface-hub==2.4.0): nox -s setup installs it"
 
@@ -36,12 +36,14 @@ class RemoteFile:
     sha256: str | None  # LFS files: the sha256 of the content, as the hub lists it
 
 
-def git_blob_sha1(path: Path) -> str:
-    digest = hashlib.sha1(b"blob %d\0" % path.stat().st_size)
+def digests(path: Path) -> tuple[str, str]:
+    """(sha256, git's blob sha1) of a file, read once."""
+    sha256, sha1 = hashlib.sha256(), hashlib.sha1(b"blob %d\0" % path.stat().st_size)
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(2**20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+            sha256.update(chunk)
+            sha1.update(chunk)
+    return sha256.hexdigest(), sha1.hexdigest()
 
 
 def go_online(report: Callable[[str], None]) -> None:
@@ -124,21 +126,20 @@ class Hub:
         return sorted((RemoteFile(f.path, f.size, f.blob_id, f.lfs.sha256 if f.lfs else None) for f in listed
                        if isinstance(f, RepoFile)), key=lambda f: f.path)
 
-    def download(self, repo: str, commit: str, file: RemoteFile, into: Path, repo_type: str = "model") -> Path:
-        """`file` into `into`/<its path>, checked against the listing: the LFS sha256, or git's blob id."""
+    def download(self, repo: str, commit: str, file: RemoteFile, into: Path, repo_type: str = "model") -> tuple[Path, FileRecord]:
+        """`file` into `into`/<its path>, checked against the listing (the LFS sha256, or git's blob id); its record."""
         from huggingface_hub import hf_hub_download
 
         with self.asking(repo, file.path):
             path = Path(hf_hub_download(repo, file.path, revision=commit, repo_type=repo_type, local_dir=into))
-        if file.sha256 is not None:
-            found, expected = sha256_file(path), file.sha256
-        else:
-            found, expected = git_blob_sha1(path), file.blob_id
-        if found != expected or path.stat().st_size != file.size:
-            raise HubError(f"{repo}@{commit[:12]}: {file.path} arrived as {path.stat().st_size} bytes with hash {found[:12]}, "
-                           f"the hub lists {file.size} bytes with {expected[:12]}", "run the fetch again; if it persists, "
-                           "the mirror HF_ENDPOINT names serves another file")
-        return path
+        sha256, blob_id = digests(path)
+        found, expected = (sha256, file.sha256) if file.sha256 is not None else (blob_id, file.blob_id)
+        size = path.stat().st_size
+        if found != expected or size != file.size:
+            raise HubError(f"{repo}@{commit[:12]}: {file.path} arrived as {size} bytes with hash {found[:12]}, the hub lists "
+                           f"{file.size} bytes with {expected[:12]}", "run the fetch again; if it persists, the mirror "
+                           "HF_ENDPOINT names serves another file")
+        return path, FileRecord(sha256, size)
 
 
 def status(err: Exception) -> str:

@@ -190,8 +190,7 @@ def build(hub: Hub, source: Source, commit: str, wanted: list[RemoteFile], parti
     with tempfile.TemporaryDirectory(prefix=".fetch-", dir=partial.parent) as tmp:
         for remote in wanted:
             began = time.perf_counter()
-            path = hub.download(source.repo, commit, remote, Path(tmp), "dataset")
-            files[remote.path] = weights.record_of(path)
+            path, files[remote.path] = hub.download(source.repo, commit, remote, Path(tmp), "dataset")
             report(f"  {remote.path:<{width}}  {remote.size:>14,} bytes  {time.perf_counter() - began:7.2f} s")
             rows, dropped = parquet_rows(path, source.layout)
             part = splits.setdefault(split_of(remote.path) or "", Split([]))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..errors import HubError
 from ..project import Project
-from ..weights import Fetch, FileRecord, read_weights, record_of, shown, verify, weights_root, write_weights
+from ..weights import Fetch, FileRecord, read_weights, shown, verify, weights_root, write_weights
 from .client import Hub, RemoteFile
 from .sources import Source
 
@@ -68,9 +68,8 @@ def fetch_model(project: Project, hub: Hub, name: str, source: Source, *, force:
     try:
         for remote in chosen:
             began = time.perf_counter()
-            path = hub.download(source.repo, commit, remote, partial)
+            _, files[remote.path] = hub.download(source.repo, commit, remote, partial)
             seconds = time.perf_counter() - began
-            files[remote.path] = record_of(path)
             rate = f"  {remote.size / seconds / 1e6:7.1f} MB/s" if seconds > 0 and remote.size >= 1_000_000 else ""
             report(f"  {remote.path:<{width}}  {remote.size:>14,} bytes  {seconds:7.2f} s{rate}")
     except BaseException:
