@@ -21,7 +21,7 @@ weights/manifest.yaml (the weights root is $HEPHAESTUS_WEIGHTS when set, as in t
         endpoint: https://huggingface.co   # HF_ENDPOINT at fetch time
         fetched: 2026-11-26T10:00:00Z      # UTC
         files:                             # relative to weights/resnet18/
-          config.json: {sha256: ..., bytes: 69620}
+          config.json: {sha256: ..., bytes: ...}
 
 data/full/manifest.yaml has the same fields under `dataset:`, plus `written` (every file written into data/full/,
 relative to it, with its sha256 and size) and `val` (how the validation split was made). No token is ever recorded.
