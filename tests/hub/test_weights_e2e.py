@@ -5,7 +5,8 @@ from the stand-in (a tiny ResNet saved with save_pretrained, served as microsoft
 1-epoch run with HF_HUB_OFFLINE=1 and the endpoint unreachable loads exactly those weights: with
 `model.freeze_backbone=true` every backbone tensor of the checkpoint equals the served model.safetensors'. Then one
 fetched file is corrupted: `nox -s weights_check` and `nox -s submit` refuse, naming the file and the command that
-fetches it, and nothing is submitted.
+fetches it, and nothing is submitted. Last, `nox -s fetch_data` writes the stand-in's MNIST-shaped parquet files into
+data/full/ and a 1-epoch run with `data=full` trains on them: the layout is the one the data module reads.
 """
 
 from __future__ import annotations
@@ -111,3 +112,17 @@ def test_a_corrupted_file_is_named_by_weights_check_and_submit_submits_nothing(p
     assert f"  {expected}" in output.splitlines()
     assert output.count("weights/resnet18/model.safetensors: sha256:") == 1  # gate D2 and the composed model: once
     assert not (project / "jobs").exists() or not list((project / "jobs").glob("*.yaml"))
+
+
+def test_fetch_data_writes_what_the_full_data_module_trains_on(project, tmp_path_factory):
+    with HubServer() as hub:
+        env = {"HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path_factory.mktemp("hf-data"))}
+        out = run([sys.executable, "-m", "nox", "-s", "fetch_data"], project, env).stdout
+    assert "data/full/: train 27, val 3, test 10 rows (41 files" in out
+    python = str(project / ".venvs/debug-cpu/bin/python")
+    assert run([python, "-c", "import pyarrow"], project, ok=False).returncode == 1  # added for the fetch only
+    run([python, "scripts/train.py", "--epochs", "1", "data=full", "model=small_cnn", "run.name=full", "logger=csv"], project,
+        {"HF_HUB_OFFLINE": "1"})
+    summary = json.loads((project / "runs/latest/summary.json").read_text())
+    assert (summary["model"], summary["epochs"], summary["global_step"]) == ("small_cnn", 1, 1)  # 27 images, batch 128
+    assert yaml.safe_load((project / "runs/latest/config.yaml").read_text())["data"]["root"] == "data/full"
