@@ -19,6 +19,7 @@ Estimated (by `estimate`), with every constant below:
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import statistics
@@ -149,7 +150,8 @@ def measure_model(model: Any, sample: Any) -> dict[str, Any]:
 
 
 def measure_candidates(project: Path, package: str, models: list[str]) -> dict[str, dict[str, Any]]:
-    """Instantiate every candidate exactly as the generated project does (its config, data and code).
+    """Instantiate every candidate exactly as the generated project does (its config, data and code);
+    a pretrained one with `model.pretrained=false`: its architecture with random weights (no weights/ needed).
 
     Needs torch, lightning and omegaconf importable; raises ImportError otherwise.
     """
@@ -167,7 +169,9 @@ def measure_candidates(project: Path, package: str, models: list[str]) -> dict[s
         torch.manual_seed(0)
         out = {}
         for key in models:
-            cfg = config.load_config([f"model={key}"], config_dir=project / "configs")
+            pretrained = any(f.name == "pretrained" for f in dataclasses.fields(config.MODELS[key][0]))
+            overrides = [f"model={key}"] + (["model.pretrained=false"] if pretrained else [])
+            cfg = config.load_config(overrides, config_dir=project / "configs")
             datamodule, module = train.build(cfg)
             x, _ = next(iter(datamodule.train_dataloader()))
             measured = measure_model(module.model, x[:1])
