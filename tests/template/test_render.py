@@ -28,7 +28,7 @@ COMMON_FILES = {
     "src/demo_project/__init__.py", "src/demo_project/config.py", "src/demo_project/errors.py",
     "src/demo_project/train.py", "src/demo_project/predict.py", "src/demo_project/runs.py", "configs/experiment/README.md",
     "src/demo_project/data/__init__.py", "src/demo_project/data/common.py",
-    "src/demo_project/models/__init__.py", "src/demo_project/models/module.py",
+    "src/demo_project/models/__init__.py", "src/demo_project/models/module.py", "src/demo_project/models/pretrained.py",
     "src/demo_project/models/components/__init__.py",
     "reports/PROJECT_BUILD_LOG.md", "reports/REVIEW_REPORT.md", "docs/venv.md", "scripts/explore_mini.ipynb", "CLAUDE.md",
     "docs/specs/VENV_CONFIG.md", "docs/specs/DEBUG_CODE.md", "docs/specs/DOCKER_CONFIG.md", "docs/specs/OMEGACONF_GUIDE.md",
