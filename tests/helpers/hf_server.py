@@ -32,6 +32,8 @@ and list_repo_tree; tests/hub/ assert each point):
   unknown repository: 404 X-Error-Code RepoNotFound; an unknown revision: 404 RevisionNotFound; a missing file:
   404 EntryNotFound (with X-Repo-Commit). The client maps the codes to GatedRepoError, HfHubHTTPError (401),
   RepositoryNotFoundError, RevisionNotFoundError and RemoteEntryNotFoundError.
+- Once a day the client also asks GET /api/agent-harnesses (a registry for its user agent): answered 404 here, as
+  any unknown path, and the client goes on.
 - Written by the client with hf_hub_download(local_dir=...): the file, and local_dir/.cache/huggingface/
   (download metadata, a .gitignore). With HF_HOME set it reads no token file of the user's.
 """
