@@ -7,6 +7,7 @@
     python -m validators bugfix [--attempts 4]                          # B3 (bugfix/cli.py)
     python -m validators docker-env | docker-base | wheelhouse | docker-build | container-check | deploy  # C1-C3
     python -m validators monitor [--url URL]                            # C4 (monitoring/cli.py)
+    python -m validators fetch-weights | fetch-data | weights-check     # the hub: weights/, data/full/ (hub/cli.py)
     python -m validators cluster-venv | venv-check                      # D2 (cluster/cli.py)
     python -m validators submit | job status|wait|logs|cancel ID | jobs # D4 (cluster/cli.py)
     python -m validators sync-agent --watch DIR | sync-agent status|retry  # D5 (tracking/cli.py)
@@ -28,12 +29,13 @@ from .cluster import cli as cluster_cli
 from .docker import cli as docker_cli
 from .errors import HephaestusError, UsageError
 from .generation import cli as generation_cli
+from .hub import cli as hub_cli
 from .monitoring import cli as monitoring_cli
 from .project import Project
 from .research import cli as research_cli
 from .tracking import cli as tracking_cli
 
-WINGS = (generation_cli, research_cli, bugfix_cli, docker_cli, monitoring_cli, cluster_cli, tracking_cli)
+WINGS = (generation_cli, research_cli, bugfix_cli, docker_cli, monitoring_cli, hub_cli, cluster_cli, tracking_cli)
 
 
 class Parser(argparse.ArgumentParser):

@@ -98,6 +98,18 @@ RESULTS_FIGURE = Artifact("reports/results/{run}/{metric}_by_{axis}.png", "D6", 
 # D7: one permanent note per experiment, and their map of contents (rewritten by every `nox -s note`).
 NOTES = Artifact("notes", "D7", PROJECT, "note", "one note per experiment: notes/<YYYYMMDD>-<slug>.md", by="nox -s note")
 NOTES_INDEX = Artifact("notes/index.md", "D7", PROJECT, what="the notes' map of contents, by question", by="nox -s note")
+# Pretrained weights and the full dataset, fetched once where there is internet (the hub wing), checked where there
+# is none (the cluster wing refuses a job whose weights fail their hashes): validators/weights.py reads the manifests.
+HUB_CONFIG = Artifact("configs/hub.yaml", "fetch", TEMPLATE, what="the hub repository and revision of each pretrained model "
+                      "and of the full dataset")
+WEIGHTS = Artifact("weights", "fetch", RUNTIME, what="one folder per pretrained model: weights/<model>/ (config.json, "
+                   "*.safetensors, tokenizer or preprocessor files)", by="nox -s fetch_weights")
+WEIGHTS_MANIFEST = Artifact("weights/manifest.yaml", "fetch", RUNTIME, what="per model: repo, revision, commit, endpoint, "
+                            "time and the sha256 of every file", by="nox -s fetch_weights")
+FULL_DATA = Artifact("data/full", "fetch", RUNTIME, what="the full dataset: yours, or the catalog's from the hub",
+                     by="nox -s fetch_data")
+FULL_DATA_MANIFEST = Artifact("data/full/manifest.yaml", "fetch", RUNTIME, what="what nox -s fetch_data fetched and "
+                              "every file it wrote, with sha256", by="nox -s fetch_data")
 # Training runs: one folder each, never overwritten; runs/latest links the newest.
 RUNS = Artifact("runs", "run", RUNTIME, what="one folder per training run: runs/<UTC timestamp>-<name>/")
 LATEST = Artifact("runs/latest", "run", RUNTIME, what="link to the newest run folder")
@@ -112,15 +124,15 @@ ARTIFACTS: tuple[Artifact, ...] = tuple(v for v in globals().values() if isinsta
 PROJECT_OWNED: tuple[str, ...] = tuple(a.path for a in ARTIFACTS if a.owner == PROJECT and "{" not in a.path
                                        and not a.path.startswith(REPORTS.path + "/"))
 # Paths that exist only after something ran: the README may name them before they do. Plus run-time
-# folders no stage registers (the full dataset, venvs, W&B's and Lightning's own folders).
+# folders no stage registers (venvs, W&B's and Lightning's own folders).
 RUNTIME_PATHS: tuple[str, ...] = (*(a.path for a in ARTIFACTS if a.owner == RUNTIME),
                                   *(a.path.split("{")[0] for a in ARTIFACTS if "{" in a.path),
                                   *(a.path for a in ARTIFACTS if a.stage[0] in "BCD" and a.owner == PROJECT and "{" not in a.path),
-                                  "data/full", ".nox", "wandb", "outputs", "lightning_logs", "logs")
+                                  ".nox", "wandb", "outputs", "lightning_logs", "logs")
 # Folders a walk of the project's own files never enters: anywhere, then at the root only.
 SKIP_ANYWHERE = frozenset({".git", VENVS.path, CLUSTER_VENV.path, ".nox", ".hephaestus", "__pycache__", ".pytest_cache", ".ruff_cache",
                            ".ipynb_checkpoints", "node_modules"})
-SKIP_AT_ROOT = frozenset({"data", RUNS.path, WHEELHOUSE.path, "logs", "checkpoints", "wandb", "lightning_logs", "outputs"})
+SKIP_AT_ROOT = frozenset({"data", RUNS.path, WHEELHOUSE.path, WEIGHTS.path, "logs", "checkpoints", "wandb", "lightning_logs", "outputs"})
 
 
 def by_path(path: str) -> Artifact | None:

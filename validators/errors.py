@@ -99,3 +99,12 @@ class TransientError(ClusterError):
     def __init__(self, problem: str, hint: str = "", retry_after: float | None = None):
         super().__init__(problem, hint)
         self.retry_after = retry_after
+
+
+class HubError(HephaestusError):
+    """A fetch from the Hugging Face hub (or the mirror HF_ENDPOINT names) failed: what, for which repository, and
+    what to do (a token, the repo name, a retry). Nothing under weights/ or data/full/ was changed."""
+
+    def __init__(self, problem: str, hint: str = ""):
+        self.problem, self.hint = problem, hint
+        super().__init__(f"{problem} (hint: {hint})" if hint else problem)

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..helpers import TEMPLATE
 
 PACKAGE = TEMPLATE / "validators"
-WINGS = {"generation", "research", "bugfix", "docker", "monitoring", "cluster", "tracking"}
+WINGS = {"generation", "research", "bugfix", "docker", "monitoring", "hub", "cluster", "tracking"}
 MAX_LINES = 400
 
 

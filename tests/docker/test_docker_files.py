@@ -55,7 +55,9 @@ def test_compose_has_cpu_and_gpu_profiles_with_a_read_only_model_volume(project)
     assert (cpu["profiles"], gpu["profiles"]) == (["cpu"], ["gpu"])
     for service, variant in ((cpu, "cpu"), (gpu, "gpu")):
         assert service["build"]["context"] == "../.." and service["build"]["dockerfile"] == f"deploy/docker/Dockerfile.{variant}"
-        assert service["volumes"] == ["${MODEL_DIR:-../../runs/latest/checkpoints}:/models:ro"]
+        assert service["volumes"] == ["${MODEL_DIR:-../../runs/latest/checkpoints}:/models:ro",
+                                      "${WEIGHTS_DIR:-../../weights}:/weights:ro"]  # pretrained weights: mounted, read-only
+        assert service["environment"]["HEPHAESTUS_WEIGHTS"] == "/weights"  # where models/pretrained.py looks
         assert service["ports"] == ["${PORT:-8000}:8000"]
     assert gpu["deploy"]["resources"]["reservations"]["devices"] == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
 
@@ -64,6 +66,17 @@ def test_build_context_ignores_venvs_data_and_weights(project):
     ignored = set((project / ".dockerignore").read_text().split())
     assert {".venvs/", ".nox/", "data/", "runs/", "logs/", "checkpoints/", ".git/", "wandb/", "*.ckpt", "__pycache__/"} <= ignored
     assert "wheelhouse/" in (project / ".gitignore").read_text().split()
+
+
+def test_pretrained_weights_and_the_full_data_are_never_baked_into_an_image(project):
+    """weights/ (nox -s fetch_weights) and data/full/ (nox -s fetch_data) stay out of the build context, so no COPY can
+    reach them; they stay out of git too."""
+    ignored = {line for line in (project / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")}
+    assert {"weights/", "data/"} <= ignored  # data/ covers data/full/
+    assert {"weights/", "data/full/"} <= set((project / ".gitignore").read_text().split())
+    for name in DOCKERFILES:
+        copied = [line.split()[1] for line in (project / name).read_text().splitlines() if line.startswith("COPY ")]
+        assert not [c for c in copied if c.startswith(("weights", "data", "."))], copied
 
 
 def test_the_image_gets_runtime_dependencies_pinned_as_in_the_venv(project):

@@ -47,6 +47,9 @@ class StandIn:
             def do_GET(self) -> None:  # noqa: N802
                 server.on_get(self)
 
+            def do_HEAD(self) -> None:  # noqa: N802
+                server.on_head(self)
+
             def log_message(self, *args: Any) -> None:
                 pass
 
@@ -74,6 +77,10 @@ class StandIn:
     def __exit__(self, *exc: Any) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+    def on_head(self, request: BaseHTTPRequestHandler) -> None:
+        """HEAD (file metadata); a service that has none answers 405."""
+        send(request, 405, b"")
 
     def on_patch(self, request: BaseHTTPRequestHandler) -> None:
         send(request, 405, b'{"error": "method not allowed"}')

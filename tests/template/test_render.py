@@ -20,7 +20,7 @@ from ..helpers import FAMILY_MODELS, TEMPLATE, render
 COMMON_FILES = {
     ".copier-answers.yml", ".gitignore", "README.md", "noxfile.py", "pyproject.toml",
     "requirements-cpu.txt", "requirements-gpu.txt",
-    "configs/train.yaml", "configs/data/mini.yaml", "configs/data/full.yaml",
+    "configs/train.yaml", "configs/hub.yaml", "configs/data/mini.yaml", "configs/data/full.yaml",
     "configs/trainer/cpu.yaml", "configs/trainer/gpu.yaml", "configs/trainer/ddp_cpu.yaml", "configs/trainer/ddp_gpu.yaml",
     "configs/logger/csv.yaml", "configs/logger/wandb.yaml",
     "configs/cluster/local.yaml", "configs/cluster/slurm.yaml", "configs/cluster/qizhi.yaml",

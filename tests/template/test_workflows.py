@@ -38,7 +38,7 @@ FINDING = re.compile(r"^(?P<file>\S+):(?P<line>\d+):(?P<col>\d+) (?P<message>.+)
 # (test_every_nox_session_a_workflow_names_exists fails while an entry names a session that exists).
 REVIEW_STEPS = [
     "nox -s setup", "nox -s lint", "nox -s validate -- A", "nox -s tests", "nox -s validate -- D1",
-    "nox -s cluster_venv", "nox -s validate -- D2",
+    "nox -s fetch_weights", "nox -s cluster_venv", "nox -s validate -- D2",
 ]
 EXPERIMENT_STEPS = [
     "nox -s setup", "nox -s cluster_venv", "nox -s submit -- --backend qizhi --wait", 'nox -s results -- --pr "$PR"',

@@ -49,6 +49,7 @@ SAYS = {
     "nox -s validate -- A": "stages A: all gates pass",
     "nox -s validate -- D1": "stages D1: all gates pass",
     "nox -s tests": " passed",
+    "nox -s fetch_weights": "nothing to fetch: no configs/model/*.yaml says pretrained: true",
     "nox -s cluster_venv": "[6/6] record: .venv/hephaestus-venv.json, then the D2 check",
     "nox -s validate -- D2": "stages D2: all gates pass",
     "nox -s submit -- --backend qizhi --wait": ": COMPLETED",
@@ -107,7 +108,7 @@ def test_every_review_step_passes_and_leaves_the_tree_as_committed(project):
     steps = run_workflow(project, WORKFLOWS[0], {"github.event.pull_request.number": PR})
     assert [run for run, _, _ in steps] == [
         "nox -s setup", "nox -s lint", "nox -s validate -- A", "nox -s tests", "nox -s validate -- D1",
-        "nox -s cluster_venv", "nox -s validate -- D2",
+        "nox -s fetch_weights", "nox -s cluster_venv", "nox -s validate -- D2",
     ]
     for run, _, out in steps:
         assert SAYS[run] in out, f"{run} did not say {SAYS[run]!r}:\n{out[-4000:]}"

@@ -6,7 +6,8 @@
 The review before compute (`review`) collects every problem at once, then nothing is submitted if
 there is one: the backend's config (configs/cluster/<backend>.yaml), the training overrides (the
 config composes, typed and range-checked), the stage-A gates, W&B offline with no API key in a config or
-job (gate D1), the `.venv` check (D2), and a clean git tree (`--allow-dirty` submits anyway and the ledger
+job (gate D1), the `.venv` check and the pretrained weights of the composed config's model, every file's
+sha256 as fetched (D2), and a clean git tree (`--allow-dirty` submits anyway and the ledger
 says so). Each gate runs from the table the CLI hands in (`gate_table`): this wing imports no other.
 """
 
@@ -30,6 +31,7 @@ from ..job_ledger import JobRecord
 from ..project import Project
 from . import config as cluster_config
 from .jobs import BACKENDS, PENDING, Backend, JobSpec, Status
+from .weights_gate import composed_model_errors
 
 TRAIN_SCRIPT = "scripts/train.py"
 OFFLINE_ENV = {"WANDB_MODE": "offline", "PYTHONUNBUFFERED": "1"}
@@ -104,6 +106,8 @@ def review(project: Project, train_args: Sequence[str], *, allow_dirty: bool,
     text, error = composed_config(root, train_args)
     if error:
         problems.append(f"{TRAIN_SCRIPT} {' '.join(train_args)}: {error}")
+    else:
+        problems += composed_model_errors(project, text)
     if os.environ.get("WANDB_MODE", "offline") not in ("offline", "disabled", "dryrun"):
         problems.append(f"WANDB_MODE={os.environ['WANDB_MODE']} in this shell: expected offline (the job runs offline; "
                         "unset it so the review matches the job)")
@@ -119,7 +123,7 @@ def review(project: Project, train_args: Sequence[str], *, allow_dirty: bool,
         problems.append(f"the git tree is not clean ({shown}): commit first, so the job's commit is its code "
                         "(or --allow-dirty, which the ledger records)")
     digest = hashlib.sha256(text.encode()).hexdigest()
-    return Reviewed(commit or "none", bool(changed), digest), problems
+    return Reviewed(commit or "none", bool(changed), digest), list(dict.fromkeys(problems))  # D2 may repeat the model's
 
 
 def new_spec(project: Project, backend: Backend, train_args: Sequence[str], name: str | None) -> JobSpec:

@@ -4,7 +4,8 @@ the project installed non-editable, and made in the job's base image so its inte
     python -m validators cluster-venv [--image IMAGE] [--env debug-cpu|debug-gpu] [--force]
     nox -s cluster_venv -- --image local/bookworm-python:base      # the same, from the project's debug venv
 
-One line per phase, and uv's own output:
+Nothing is built while the configured pretrained model's weights fail their check (gate D2's weights rule: every
+file of weights/<model>/ with the sha256 weights/manifest.yaml records). One line per phase, and uv's own output:
   1. uv: the uv binary itself (asked from uv, so a shim such as pyenv's is resolved: it is mounted into the image);
   2. wheel: the project copied to a temporary folder outside it and built into a wheel there (no build/ or
      *.egg-info lands in the project);
@@ -51,6 +52,7 @@ from .venv_check import (
     sha256,
     venv_dir,
 )
+from .weights_gate import rule_pretrained_weights
 
 UV_IN_IMAGE = "/opt/hephaestus/uv"
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # Debian's, when SSL_CERT_FILE names none
@@ -173,6 +175,10 @@ def up_to_date(project: Project, env: str, image: str | None) -> str:
 
 def build(project: Project, env: str, image: str | None, force: bool = False) -> dict[str, Any]:
     """Build (or keep, when up to date and not forced) the .venv; its build record."""
+    refused = list(rule_pretrained_weights(project))
+    if refused:
+        raise ClusterError("nothing was built: the configured pretrained model's weights are not as fetched (gate D2):\n"
+                           + "\n".join(f"  {e}" for e in refused), "fetch them where there is internet and copy weights/ here")
     requirements = ENVIRONMENTS[env]
     if not (project.root / requirements).is_file():
         raise ClusterError(f"{requirements} is missing: the .venv of {env} is built from it", "copier update restores it")

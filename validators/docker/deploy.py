@@ -34,6 +34,7 @@ from ..frontmatter import join
 from ..project import Project
 from ..readme import write_section
 from ..sla import verdict
+from ..weights import weights_root
 from .engine import find_compose, run_command
 from .image import image_facts, image_tag
 
@@ -287,7 +288,10 @@ def deploy(project: Project, variant: str, checkpoint: Path, port: int, requests
 
     checkpoint = (checkpoint if checkpoint.is_absolute() else project.root / checkpoint).resolve()
     max_batch = int(os.environ.get("MAX_BATCH_SIZE", "64"))
-    env = {"MODEL_DIR": str(checkpoint.parent), "MODEL_FILE": checkpoint.name, "PORT": str(port), "MAX_BATCH_SIZE": str(max_batch)}
+    weights = weights_root(project)
+    weights.mkdir(parents=True, exist_ok=True)  # compose would create a missing one as root
+    env = {"MODEL_DIR": str(checkpoint.parent), "MODEL_FILE": checkpoint.name, "PORT": str(port), "MAX_BATCH_SIZE": str(max_batch),
+           "WEIGHTS_DIR": str(weights)}
     url = f"http://127.0.0.1:{port}"
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     try:
