@@ -17,6 +17,8 @@ def tasks(family: str, model: str, package: str, catalog: dict[str, Any]) -> lis
     spec = catalog[family]
     dm = spec["datamodule"]
     models = list(spec["models"])
+    # models that share a module (catalog `component`, e.g. hf_image.py) list it once
+    components = list(dict.fromkeys(m.get("component", key) for key, m in spec["models"].items()))
     raw = [
         ("Write the mini dataset in the full loader's format",
          [f"{REQUIREMENTS} (data item)", f"catalog: {spec['mini']['name']}"],
@@ -28,11 +30,11 @@ def tasks(family: str, model: str, package: str, catalog: dict[str, Any]) -> lis
          [f"src/{package}/data/common.py", f"src/{package}/data/{dm}.py"],
          ["the module imports", "it reads data/mini and data/full with the same code"],
          [("file_exists", f"src/{package}/data/{dm}.py"), ("imports", f"{package}.data")]),
-        ("Implement the candidate models in plain PyTorch",
+        ("Implement the candidate models (plain PyTorch baselines; transformers or rtdl for the published and pretrained ones)",
          [f"{TECH} (candidates)"],
-         [f"src/{package}/models/components/{key}.py" for key in models],
+         [f"src/{package}/models/components/{name}.py" for name in components],
          [f"every candidate of {TECH} has a component", "the components import"],
-         [("file_exists", f"src/{package}/models/components/{key}.py") for key in models]
+         [("file_exists", f"src/{package}/models/components/{name}.py") for name in components]
          + [("imports", f"{package}.models.components")]),
         ("Implement the LightningModule (loss, metrics, optimiser, scheduler)",
          [f"src/{package}/models/components/"],

@@ -95,7 +95,7 @@ def test_existing_documents_are_kept_unless_forced(project, capsys):
 def test_planner_inference_becomes_the_copier_defaults(tmp_path):
     root = render(tmp_path / "demo_project", requirement="用户评论情感分析，10万条评论，RTX 4090 训练，F1达到0.9")
     answers = yaml.safe_load((root / ".copier-answers.yml").read_text(encoding="utf-8"))
-    assert (answers["task_family"], answers["model"], answers["accelerator"]) == ("text_classification", "text_cnn", "gpu")
+    assert (answers["task_family"], answers["model"], answers["accelerator"]) == ("text_classification", "bert_chinese", "gpu")
     req = front(root, "docs/plan/requirements.md")
     assert req["language"] == "zh" and req["sla"]["f1_pct"] == 90.0 and req["constraints"]["gpu"] == "RTX 4090"
     assert front(root, "docs/plan/tech.md")["hardware"]["name"] == "RTX 4090"
