@@ -165,7 +165,8 @@ def _pretrained_rule(spec: dict[str, Any], pretrained: list[str], text: str, fou
             notes.append(f"{size:,.0f} samples (at least {LARGE_DATA:,}) pay for the last (largest) pretrained candidate")
         else:
             key = pool[0]
-            notes.append(f"the data is small or unstated (under {LARGE_DATA:,} samples), so the first (smallest) pretrained candidate")
+            notes.append(f"the data is small or unstated (under {LARGE_DATA:,} samples), "
+                         "so the first (smallest) pretrained candidate")
     else:
         key = pool[0]
     gpu = found.gpu or "a GPU"

@@ -30,7 +30,7 @@ def tasks(family: str, model: str, package: str, catalog: dict[str, Any]) -> lis
          [f"src/{package}/data/common.py", f"src/{package}/data/{dm}.py"],
          ["the module imports", "it reads data/mini and data/full with the same code"],
          [("file_exists", f"src/{package}/data/{dm}.py"), ("imports", f"{package}.data")]),
-        ("Implement the candidate models (plain PyTorch baselines; transformers or rtdl for the published and pretrained ones)",
+        ("Implement the candidate models (plain PyTorch baselines; transformers or rtdl for the others)",
          [f"{TECH} (candidates)"],
          [f"src/{package}/models/components/{name}.py" for name in components],
          [f"every candidate of {TECH} has a component", "the components import"],

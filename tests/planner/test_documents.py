@@ -120,13 +120,14 @@ def test_copy_leaves_the_figures_pending_and_setup_measures_them(tmp_path):
     root = render(tmp_path / "demo_project", setup=False, task_family="tabular_regression")
     tech = front(root, "docs/plan/tech.md")
     assert {c["params_source"] for c in tech["candidates"]} == {"pending: measured by `nox -s setup` in the project venv"}
-    assert [c["params"] for c in tech["candidates"]] == [None, None]
+    assert [c["params"] for c in tech["candidates"]] == [None, None, None]
     assert (tech["assumptions"]["batch_size"], tech["assumptions"]["epochs"]) == (None, None)
     body = (root / "docs/plan/tech.md").read_text(encoding="utf-8")
-    assert "| parameters (measured) | pending: measured by `nox -s setup` | pending: measured by `nox -s setup` |" in body
+    assert ("| parameters (measured) | pending: measured by `nox -s setup` | pending: measured by `nox -s setup` "
+            "| pending: measured by `nox -s setup` |") in body
     assert not (root / "reports/PROJECT_BUILD_LOG.md").exists()
     out = finish_setup(root)
-    assert out.splitlines()[0] == "setup: measured mlp, tabular_resnet in this venv into docs/plan/tech.md"
+    assert out.splitlines()[0] == "setup: measured mlp, tabular_resnet, ft_transformer in this venv into docs/plan/tech.md"
     tech = front(root, "docs/plan/tech.md")
     assert all(c["params_source"].startswith("measured: ") and c["params"] > 0 for c in tech["candidates"])
     assert tech["assumptions"]["batch_size"] >= 1 and "pending" not in (root / "docs/plan/tech.md").read_text()
