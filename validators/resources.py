@@ -15,8 +15,8 @@ model at the length its tokenizer pads to; tech.md records that shape.
   autograd keeps for the backward pass, to first order); the largest single one is kept too;
 - CPU latency: median of 30 batch-1 forward passes (after 5 warm-up passes) on the machine that measures;
 - frozen backbone (a config with `freeze_backbone`): built again with `model.freeze_backbone=true`, its
-  trainable parameters (`requires_grad`) and the leaf outputs that require grad in a forward pass with
-  autograd on (what the backward pass through the head keeps).
+  trainable parameters (`requires_grad`) and, in a forward pass with autograd on, the leaf outputs that
+  require grad plus the frozen features entering trainable layers (what the backward pass through the head keeps).
 
 Estimated (by `estimate`, full training or full fine-tuning, what the default configs do), with every constant below:
 - training memory (GB) = (16 B x params + 4 B x activations x batch + 0.5 GB) / 1e9 at fp32 with
@@ -221,15 +221,21 @@ def _shape(sample: Any) -> str:
     return "x".join(str(n) for n in sample.shape)
 
 
-def _leaf_outputs(model: Any, sample: Any, keep: Any) -> list[int]:
-    """The element counts of every leaf module's tensor outputs that `keep(tensor)` accepts, in one forward pass."""
+def _leaf_outputs(model: Any, sample: Any, keep: Any, inputs_of_trainable: bool = False) -> list[int]:
+    """The element counts of every leaf module's tensor outputs that `keep(tensor)` accepts, in one forward pass.
+
+    `inputs_of_trainable`: also the inputs of leaves with trainable parameters that no trainable layer made
+    (a frozen backbone's features, which the head's weight gradients need).
+    """
     import torch
 
     sizes: list[int] = []
 
-    def count(_module: Any, _inputs: Any, output: Any) -> None:
+    def count(module: Any, inputs: Any, output: Any) -> None:
         outputs = output if isinstance(output, tuple) else (output,)
         sizes.extend(o.numel() for o in outputs if isinstance(o, torch.Tensor) and keep(o))
+        if inputs_of_trainable and any(p.requires_grad for p in module.parameters(recurse=False)):
+            sizes.extend(i.numel() for i in inputs if isinstance(i, torch.Tensor) and not i.requires_grad)
 
     handles = [m.register_forward_hook(count) for m in model.modules() if not list(m.children())]
     try:
@@ -269,12 +275,13 @@ def measure_model(model: Any, sample: Any) -> dict[str, Any]:
 
 
 def measure_frozen(model: Any, sample: Any) -> dict[str, int]:
-    """Trainable parameters and the activations autograd keeps, for a model built with its backbone frozen."""
+    """Trainable parameters and the activations autograd keeps, for a model built with its backbone frozen:
+    every leaf output that requires grad, and the frozen features that enter the trainable layers."""
     import torch
 
     model = model.eval()
     with torch.enable_grad():
-        kept = _leaf_outputs(model, sample, lambda t: t.requires_grad)
+        kept = _leaf_outputs(model, sample, lambda t: t.requires_grad, inputs_of_trainable=True)
     return {"trainable_params_frozen": int(sum(p.numel() for p in model.parameters() if p.requires_grad)),
             "activations_frozen": int(sum(kept))}
 
@@ -327,6 +334,9 @@ def measure_candidates(project: Path, package: str, models: list[str]) -> dict[s
             torch.manual_seed(0)
             cfg = gen.load(key)
             measured = measure_model(*gen.build(cfg))
+            if "input_size" in cfg.model:  # an image backbone resizes every batch to its input size itself
+                size = int(cfg.model.input_size)
+                measured["input_shape"] += f", resized to {size}x{size} in the model"
             if "freeze_backbone" in cfg.model:
                 measured.update(measure_frozen(*gen.build(gen.load(key, "model.freeze_backbone=true"))))
             measured["batch_size"] = int(cfg.data.batch_size)

@@ -208,7 +208,8 @@ def test_measure_model_and_frozen_count_what_autograd_keeps():
     assert got["flops_per_sample"] == 2 * (8 * 16 * 16 * 3 * 9) + 2 * 8 * 5 and got["cpu_latency_ms"] > 0
     for p in backbone.parameters():
         p.requires_grad_(False)
-    assert resources.measure_frozen(model, sample) == {"trainable_params_frozen": 45, "activations_frozen": 5}
+    # the head's output (5) and the frozen features it reads (8), which its weight gradient needs
+    assert resources.measure_frozen(model, sample) == {"trainable_params_frozen": 45, "activations_frozen": 8 + 5}
 
 
 def test_first_item_and_shape_of_a_text_batch():
