@@ -32,6 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import yaml  # noqa: E402
+
 from hooks.planner.catalog import load_catalog  # noqa: E402
 from validators.frontmatter import split  # noqa: E402
 
@@ -95,7 +97,8 @@ def family_rows(family: str, catalog: dict, workdir: Path) -> tuple[list[dict], 
     setup_s = time.perf_counter() - start
     tech = split((dst / "docs/plan/tech.md").read_text(encoding="utf-8"))[0]
     models = list(catalog[family]["models"])
-    python = str(dst / ".venvs/debug-cpu/bin/python")
+    accelerator = yaml.safe_load((dst / ".copier-answers.yml").read_text(encoding="utf-8"))["accelerator"]
+    python = str(dst / f".venvs/debug-{accelerator}/bin/python")  # the venv `nox -s setup` built
     start = time.perf_counter()
     counted = json.loads(run([python, "-c", COUNT.format(pkg="bench_project", models=models)], dst).stdout)
     count_s = time.perf_counter() - start

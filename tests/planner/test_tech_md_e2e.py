@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from validators.frontmatter import join, split
 
@@ -61,6 +62,12 @@ def project(request, tmp_path_factory) -> tuple[str, Path]:
     return family, root
 
 
+def venv_python(root: Path) -> str:
+    """The project venv `nox -s setup` built: debug-gpu when the accelerator answer is gpu (a GPU in the requirement)."""
+    accelerator = yaml.safe_load((root / ".copier-answers.yml").read_text(encoding="utf-8"))["accelerator"]
+    return str(root / f".venvs/debug-{accelerator}/bin/python")
+
+
 def tech(root: Path) -> dict:
     return split((root / "docs/plan/tech.md").read_text(encoding="utf-8"))[0]
 
@@ -76,8 +83,7 @@ def test_tech_md_params_equal_the_instantiated_models(project):
     family, root = project
     doc = tech(root)
     models = list(CATALOG[family]["models"])
-    counted = json.loads(run([str(root / ".venvs/debug-cpu/bin/python"), "-c", COUNT.format(pkg="demo_project", models=models)],
-                             root).stdout)
+    counted = json.loads(run([venv_python(root), "-c", COUNT.format(pkg="demo_project", models=models)], root).stdout)
     assert [c["key"] for c in doc["candidates"]] == models
     assert {c["key"]: c["params"] for c in doc["candidates"]} == {k: v[0] for k, v in counted.items()}
     for c in doc["candidates"]:
@@ -104,7 +110,7 @@ def test_tech_md_params_equal_the_instantiated_models(project):
 
 def test_the_a2_gate_counts_parameters_fast_and_fails_on_a_wrong_count(project):
     family, root = project
-    python = str(root / ".venvs/debug-cpu/bin/python")
+    python = venv_python(root)
     start = time.perf_counter()
     run([python, "-m", "validators", "check", "--stages", "A2"], root)
     gate_s = time.perf_counter() - start
