@@ -46,7 +46,9 @@ COMMON_FILES = {
 FAMILY_FILES = {
     "image_classification": {"src/demo_project/data/image.py", "data/mini/split.csv",
                              "src/demo_project/models/components/small_cnn.py", "src/demo_project/models/components/resnet.py",
-                             "configs/model/small_cnn.yaml", "configs/model/resnet.yaml"},
+                             "configs/model/small_cnn.yaml", "configs/model/resnet.yaml",
+                             "src/demo_project/models/components/hf_image.py", "configs/model/resnet18.yaml",
+                             "configs/model/resnet50.yaml", "configs/model/convnext_tiny.yaml"},
     "text_classification": {"src/demo_project/data/text.py", "data/mini/train.csv", "data/mini/val.csv", "data/mini/test.csv",
                             "src/demo_project/models/components/fasttext.py", "src/demo_project/models/components/text_cnn.py",
                             "configs/model/fasttext.yaml", "configs/model/text_cnn.yaml"},
