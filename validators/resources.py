@@ -255,8 +255,16 @@ def measure_model(model: Any, sample: Any) -> dict[str, Any]:
     params = sum(p.numel() for p in model.parameters())
     with torch.inference_mode():
         sizes = _leaf_outputs(model, sample, lambda _: True)
-    with FlopCounterMode(display=False) as counter, torch.inference_mode():
-        model(sample)
+    # Counted with gradients off: FlopCounterMode's module tracker hooks every output that requires grad and fails
+    # on a parameter's view made without autograd (FT-Transformer's [CLS] token is `weight.expand(...)`).
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    try:
+        model.requires_grad_(False)
+        with FlopCounterMode(display=False) as counter, torch.inference_mode():
+            model(sample)
+    finally:
+        for p in trainable:
+            p.requires_grad_(True)
     timings = []
     with torch.inference_mode():
         for i in range(35):
