@@ -174,7 +174,10 @@ def tech_md(doc: dict[str, Any], sla: dict[str, Any]) -> str:
         "matmuls and convolutions), leaf-module output elements per sample, median CPU latency of 30 batch-1 "
         "forward passes. Vocabulary-sized layers grow with the full data's vocabulary."
         + (" Pretrained candidates are built with `model.pretrained=false`: the same architecture with random weights, "
-           "so measuring needs nothing under `weights/`." if pretrained else ""),
+           "so measuring needs nothing under `weights/`." if pretrained else "")
+        + (" A text encoder built so has the mini data's vocabulary; with its weights, its embedding table has its "
+           "tokenizer's (tens of thousands of rows: more parameters and memory than measured here)."
+           if any(c.get("language") for c in cands) else ""),
         f"- **Training memory, every weight trained** = {BYTES_PER_PARAM} B x parameters (fp32 weights, gradients, Adam "
         f"moments) + activation bytes x activations x batch {a['batch_size'] or PENDING} ({a['precision'] or PENDING}) + "
         f"{CONTEXT_GB} GB CUDA context.",
