@@ -111,10 +111,8 @@ def training_time() -> dict:
 
 
 def llm_time(text: str, catalog: dict, runs: int) -> dict:
-    sys.path.insert(0, str(ROOT / "tests" / "helpers"))
-    from llm_server import LLMServer, Reply
-
     from hooks.planner.llm import plan_with_llm
+    from tests.helpers.llm_server import LLMServer, Reply
 
     family = reading(text, catalog)["family"]
     reply = json.dumps({"analysis": analyse(text, catalog, family), "model": next(iter(catalog[family]["models"])),

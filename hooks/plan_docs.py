@@ -32,7 +32,6 @@ import yaml  # noqa: E402
 from hooks.planner import clarify, plan  # noqa: E402
 from hooks.planner import llm as llm_planner  # noqa: E402
 from hooks.planner.catalog import load_catalog  # noqa: E402
-from hooks.planner.extract import extract  # noqa: E402
 from hooks.planner.llm import PlannerError  # noqa: E402
 from hooks.planner.offline import analyse, choose_model  # noqa: E402
 from validators.artifacts import REQUIREMENTS, TASK, TECH  # noqa: E402
@@ -55,7 +54,7 @@ def run_planner(answers: dict[str, Any], catalog: dict[str, Any]) -> tuple[dict[
     """(analysis, planner record, rationale for the model) from the LLM, or from the offline planner."""
     family, requirement = answers["task_family"], answers["requirement"]
     offline = analyse(requirement, catalog, family)
-    suggested, why = choose_model(family, extract(requirement), catalog)
+    suggested, why = choose_model(family, requirement, catalog)
     model = llm_planner.resolve_model(answers.get("llm_model"))
     record: dict[str, Any] = {"name": "offline", "model": None, "fallback": None}
     analysis = offline

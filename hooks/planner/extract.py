@@ -334,3 +334,32 @@ def language(text: str) -> str:
     """'zh' when at least 20% of the non-space characters are CJK, else 'en'."""
     chars = [c for c in text if not c.isspace()]
     return "zh" if chars and sum(bool(CJK.match(c)) for c in chars) / len(chars) >= 0.2 else "en"
+
+
+# The data's language when the requirement names it: "Chinese reviews", "英文邮件", "中英混合的评论".
+NAMED_ZH = r"chinese|mandarin|cantonese|中文|汉语|华语|普通话|粤语|简体|繁体"
+NAMED_EN = r"english|英文|英语"
+NAMED_MULTI = r"multi-?lingual|bi-?lingual|multiple languages|mixed[- ]language|code-?switch|多语言|多语种|双语|中英|混合语言"
+
+
+def text_language(text: str) -> str:
+    """The language of the texts a text model will read: 'zh', 'en' or 'multi' (mixed Chinese and English).
+
+    `language()` says which language the requirement is written in (en or zh only), which is what the
+    clarification questions use. The data's language is what picks a pretrained text encoder, so:
+
+    1. a named language decides: a multilingual cue, or both Chinese and English named, is 'multi';
+       Chinese alone 'zh'; English alone 'en' ("classify English support emails" in Chinese is 'en');
+    2. else the requirement's own script: 'multi' when each script holds at least a quarter of its
+       words (a Latin word of 2+ letters is one word, two CJK characters are one), else `language()`.
+       a GPU's name or a metric's ("A100", "RTX 4090", "F1") does not tip it: "判断商品评论情感，用一张A100" is 'zh'.
+    """
+    multi, zh, en = (re.search(p, text, re.IGNORECASE) is not None for p in (NAMED_MULTI, NAMED_ZH, NAMED_EN))
+    if multi or (zh and en):
+        return "multi"
+    if zh or en:
+        return "zh" if zh else "en"
+    latin, cjk = len(re.findall(r"[A-Za-z]{2,}", text)), len(CJK.findall(text)) / 2
+    if latin and cjk and min(latin, cjk) / (latin + cjk) >= 0.25:
+        return "multi"
+    return language(text)

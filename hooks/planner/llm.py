@@ -25,6 +25,7 @@ from validators.errors import HephaestusError
 from validators.llm import TIMEOUT_S, redact, require_litellm, resolve_model
 from validators.schema import load_schema, schema_errors
 
+from .offline import LARGE_DATA, TIGHT_LATENCY_MS
 from .scoring import RULES
 
 
@@ -48,7 +49,14 @@ Definitions it refers to (requirements.schema.json $defs):
 {defs}
 Rules:
 - analysis.family.value must be "{family}" (the researcher chose it).
-- "model" must be one of: {models}.
+- "model" must be one of: {models}. Choose it as the offline planner does and name the rule in
+  "choice_rationale": M1: when the family has "kind": "pretrained" candidates, a GPU is named or
+  mentioned, CPU-only is not stated and no latency bound is under {tight:g} ms, a pretrained one (for
+  text the one whose "language" is the data's: zh, en, or multi for mixed Chinese and English; the
+  first listed for fewer than {large:,} samples or an unstated size, the last listed for more);
+  M2: CPU-only or a latency bound under {tight:g} ms, the first "baseline"; M3: no GPU mentioned, the
+  baselines by size (the second baseline from {large:,} samples); M4: no pretrained candidates, the
+  baselines by size, the first one under CPU-only or a latency bound under {tight:g} ms.
 - Score every item 0..1 with these rules (id: score, meaning): {rules}.
 - Every item scored at or below 0.6 needs a clarification whose strategy starts with
   "needs human input: " and says what is assumed until a human answers.
@@ -58,12 +66,14 @@ Rules:
 
 def messages_for(requirement: str, catalog: dict[str, Any], family: str) -> list[dict[str, str]]:
     spec = catalog[family]
-    models = {key: {"label": m["label"], "strengths": m["strengths"], "weaknesses": m["weaknesses"]}
+    models = {key: {"label": m["label"], "kind": m.get("kind", "baseline"),
+                    **({"language": m["language"]} if "language" in m else {}),
+                    "strengths": m["strengths"], "weaknesses": m["weaknesses"]}
               for key, m in spec["models"].items()}
     system = SYSTEM.format(
         schema=json.dumps(load_schema("llm_plan"), ensure_ascii=False),
         defs=json.dumps(load_schema("requirements")["$defs"], ensure_ascii=False),
-        family=family, models=", ".join(spec["models"]),
+        family=family, models=", ".join(spec["models"]), tight=TIGHT_LATENCY_MS, large=LARGE_DATA,
         rules="; ".join(f"{code}: {score} {why}" for code, (score, why) in RULES.items()),
     )
     user = json.dumps({"requirement": requirement, "task_family": family, "candidate_models": models}, ensure_ascii=False)

@@ -11,9 +11,30 @@ the most hits is the cues' family. The classifier's probability and whether the 
 score (hooks/planner/scoring.py, rules F1-F4): when they disagree the score is 0.5, below the
 clarification threshold, so the researcher is asked.
 
-Model: the catalog lists each family's candidates small first. The larger one is chosen when the
-requirement states at least 50,000 samples, does not restrict training to a CPU, and does not ask
-for a latency under 10 ms; otherwise the small one (fast to iterate, cheap to serve).
+Model (`choose_model`): read from the catalog's fields (`kind`, `language`), never from model names.
+The catalog lists each family's hand-written toys first (`kind: baseline`), then `published` ones
+trained from scratch, then `pretrained` ones with hub weights. Data size counts as large from 50,000
+samples; a latency bound is tight under 10 ms.
+
+- M1, pretrained: the family has `kind: pretrained` candidates, a GPU is named or mentioned (and
+  CPU-only is not stated: the accelerator rule below says 'gpu'), and no latency bound is tight.
+  Fine-tuning pretrained weights beats training a toy from scratch on the few thousand samples a
+  research project starts with, and a GPU makes it affordable. Which one: when the pretrained
+  candidates carry a `language` (text), the data's language picks (extract.text_language: 'zh', 'en',
+  or 'multi' for mixed Chinese and English; the `multi` encoder when no candidate has the language);
+  among those left, the first in catalog order (the smallest: resnet18) for small or unstated data,
+  the last (the largest: convnext_tiny) for 50,000 samples or more.
+- M2, toys for a CPU or a tight bound: CPU-only stated, or a latency bound under 10 ms. The first
+  `baseline` model: the existing size rule below never picks the larger toy under these limits.
+- M3, toys by default: a pretrained family, no GPU named or mentioned and CPU-only not stated. The
+  accelerator then defaults to the CPU, where fine-tuning a pretrained backbone is slow, so the
+  existing size rule among the baselines decides.
+- M4, no pretrained candidates (tables, time series): the existing size rule among the baselines.
+  The published models (ft_transformer, patchtst) stay candidates in tech.md: switch with model=<key>.
+
+The existing size rule over the first two baselines: the larger one when the requirement states at
+least 50,000 samples, does not restrict training to a CPU and does not ask for a latency under 10 ms;
+otherwise the small one (fast to iterate, cheap to serve).
 
 Accelerator: 'gpu' when a GPU is named or mentioned and CPU-only is not stated; else 'cpu'.
 """
@@ -24,7 +45,7 @@ import re
 from typing import Any
 
 from . import classifier, scoring
-from .extract import CJK, Extraction, extract, language
+from .extract import CJK, Extraction, extract, language, text_language
 
 GENERIC_CUES = {
     # cue -> families it points to (half a hit each)
@@ -105,13 +126,17 @@ def family_explanation(inferred: dict[str, Any], catalog: dict[str, Any]) -> str
     return f"{head}; the cue words point to {catalog[cues]['label'].lower()}: {words}"
 
 
-def choose_model(family: str, found: Extraction, catalog: dict[str, Any]) -> tuple[str, str]:
-    """(model key, one-sentence rationale) by the rule in the module docstring."""
-    small, large = list(catalog[family]["models"])[:2]
+def _models_of(spec: dict[str, Any], kind: str) -> list[str]:
+    return [key for key, model in spec["models"].items() if model.get("kind", "baseline") == kind]
+
+
+def _size_rule(baselines: list[str], found: Extraction) -> tuple[str, str]:
+    """The first two baselines by data size, CPU-only and a tight latency bound (the module docstring)."""
+    small, large = baselines[:2]
     size = found.dataset_size.value if found.dataset_size else None
     latency = found.latency_ms.value if found.latency_ms else None
     if size is not None and size >= LARGE_DATA and not found.cpu_only and (latency is None or latency >= TIGHT_LATENCY_MS):
-        return large, (f"{size:,.0f} samples are enough to use the larger model's capacity, and no CPU-only or "
+        return large, (f"{size:,.0f} samples are enough to use the larger baseline's capacity, and no CPU-only or "
                        f"sub-{TIGHT_LATENCY_MS:.0f} ms constraint rules it out")
     reasons = []
     if size is None or size < LARGE_DATA:
@@ -120,7 +145,55 @@ def choose_model(family: str, found: Extraction, catalog: dict[str, Any]) -> tup
         reasons.append("training is restricted to a CPU")
     if latency is not None and latency < TIGHT_LATENCY_MS:
         reasons.append(f"the latency bound is {latency:g} ms")
-    return small, "the smaller model is the better first choice: " + "; ".join(reasons)
+    return small, "the smaller baseline is the better first choice: " + "; ".join(reasons)
+
+
+def _pretrained_rule(spec: dict[str, Any], pretrained: list[str], text: str, found: Extraction) -> tuple[str, str]:
+    """M1: the data's language (when the candidates carry one), then the data size (module docstring)."""
+    pool, notes = pretrained, []
+    if any(spec["models"][key].get("language") for key in pretrained):
+        lang = text_language(text)
+        same = [key for key in pretrained if spec["models"][key].get("language") == lang]
+        pool = same or [key for key in pretrained if spec["models"][key].get("language") == "multi"] or pretrained
+        names = {"zh": "Chinese", "en": "English", "multi": "mixed Chinese and English"}
+        notes.append(f"the texts read as {names[lang]}, so the encoder for language {lang}" if same else
+                     f"no encoder for language {lang}, so the multilingual one")
+    if len(pool) > 1:
+        size = found.dataset_size.value if found.dataset_size else None
+        if size is not None and size >= LARGE_DATA:
+            key = pool[-1]
+            notes.append(f"{size:,.0f} samples (at least {LARGE_DATA:,}) pay for the last (largest) pretrained candidate")
+        else:
+            key = pool[0]
+            notes.append(f"the data is small or unstated (under {LARGE_DATA:,} samples), "
+                         "so the first (smallest) pretrained candidate")
+    else:
+        key = pool[0]
+    gpu = found.gpu or "a GPU"
+    return key, (f"rule M1: {gpu} is available and no latency bound is under {TIGHT_LATENCY_MS:.0f} ms, so pretrained "
+                 "weights are fine-tuned rather than a baseline trained from scratch; " + "; ".join(notes))
+
+
+def choose_model(family: str, text: str, catalog: dict[str, Any], found: Extraction | None = None) -> tuple[str, str]:
+    """(model key, one-sentence rationale naming the rule that fired) by the rules in the module docstring."""
+    found = found or extract(text)
+    spec = catalog[family]
+    pretrained, baselines = _models_of(spec, "pretrained"), _models_of(spec, "baseline")
+    latency = found.latency_ms.value if found.latency_ms else None
+    tight = latency is not None and latency < TIGHT_LATENCY_MS
+    if not pretrained:
+        key, why = _size_rule(baselines, found)
+        return key, f"rule M4: {spec['label'].lower()} has no pretrained candidates; {why}"
+    if infer_accelerator(text, found) == "gpu" and not tight:
+        return _pretrained_rule(spec, pretrained, text, found)
+    if found.cpu_only or tight:
+        limits = (["training is restricted to a CPU"] if found.cpu_only else []) + (
+            [f"the latency bound is {latency:g} ms (under {TIGHT_LATENCY_MS:.0f} ms)"] if tight else [])
+        return baselines[0], (f"rule M2: {' and '.join(limits)}, so the smaller hand-written baseline rather than a "
+                              "pretrained model (fast on a CPU, cheap to serve)")
+    key, why = _size_rule(baselines, found)
+    return key, ("rule M3: no GPU is named or mentioned, so training defaults to the CPU, where a hand-written baseline "
+                 f"iterates faster than fine-tuning a pretrained model; {why}")
 
 
 def infer_accelerator(text: str, found: Extraction) -> str:
@@ -138,7 +211,7 @@ def infer(requirement: str, what: str, family: str | None = None, catalog: dict[
         return infer_family(text, catalog)["value"]
     found = extract(text)
     if what == "model":
-        return choose_model(family or infer_family(text, catalog)["value"], found, catalog)[0]
+        return choose_model(family or infer_family(text, catalog)["value"], text, catalog, found)[0]
     if what == "accelerator":
         return infer_accelerator(text, found)
     raise ValueError(f"infer(): unknown question {what!r}; expected task_family, model or accelerator")
@@ -250,8 +323,9 @@ def analyse(requirement: str, catalog: dict[str, Any], family: str | None = None
         if scoring.needs_clarification(item["score"]):
             questions += 1
             item["clarification"] = clarification_for(item["name"], f"Q{questions}", lang, spec)
-    goals = [f"train a {spec['models'][choose_model(family, found, catalog)[0]]['label']} baseline on the mini data, "
-             f"then on {spec['full']['name']}"]
+    chosen = spec["models"][choose_model(family, text, catalog, found)[0]]
+    what = f"fine-tune {chosen['label']}" if chosen.get("kind") == "pretrained" else f"train a {chosen['label']} baseline"
+    goals = [f"{what} on the mini data, then on {spec['full']['name']}"]
     goals += [item["statement"] for item in items if item["kind"] == "sla" and not item["statement"].endswith("not stated")]
     return {
         "family": {"value": family, "score": inferred["score"], "evidence": inferred["evidence"]},

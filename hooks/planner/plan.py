@@ -12,7 +12,7 @@ from typing import Any
 
 from validators import resources
 
-from .extract import language
+from .extract import language, text_language
 from .tasks import tasks
 
 
@@ -53,11 +53,13 @@ def tech_doc(answers: dict[str, Any], analysis: dict[str, Any], planner: dict[st
     family = answers["task_family"]
     spec = catalog[family]
     constraints = analysis["constraints"]
-    hw = resources.hardware(constraints.get("gpu"), constraints.get("cpu_only", False))
+    hw = resources.hardware(constraints.get("gpu"), constraints.get("cpu_only", False), constraints.get("gpu_memory_gb"))
     stated = constraints.get("dataset_size")
     samples = int(stated) if stated else int(spec["full"]["samples"])
+    languages = any(m.get("language") for m in spec["models"].values())
     candidates = [{
-        "key": key, "label": model["label"], "cls": model["cls"],
+        "key": key, "label": model["label"], "cls": model["cls"], "kind": model.get("kind", "baseline"),
+        "hub": model.get("hub"), "language": model.get("language"),
         "params": None, "params_source": resources.PENDING_SOURCE,
         "flops_per_sample": None, "activations_per_sample": None, "cpu_latency_ms": None,
         "train_memory_gb": None, "train_hours": None,
@@ -79,6 +81,9 @@ def tech_doc(answers: dict[str, Any], analysis: dict[str, Any], planner: dict[st
         "assumptions": {"batch_size": None, "epochs": None, "precision": None,
                         "utilisation": resources.UTILISATION, "full_samples": samples,
                         "samples_source": "requirement" if stated else f"catalog: {spec['full']['name']}"},
+        # what the candidates are judged against (resources.verdict); the language only where encoders carry one
+        "requirement": {"latency_ms": analysis["sla"].get("latency_ms"), "accelerator": answers.get("accelerator"),
+                        "language": text_language(answers["requirement"]) if languages else None},
         "candidates": candidates,
     }
     return resources.apply(doc, measured)

@@ -95,7 +95,7 @@ def test_existing_documents_are_kept_unless_forced(project, capsys):
 def test_planner_inference_becomes_the_copier_defaults(tmp_path):
     root = render(tmp_path / "demo_project", requirement="用户评论情感分析，10万条评论，RTX 4090 训练，F1达到0.9")
     answers = yaml.safe_load((root / ".copier-answers.yml").read_text(encoding="utf-8"))
-    assert (answers["task_family"], answers["model"], answers["accelerator"]) == ("text_classification", "text_cnn", "gpu")
+    assert (answers["task_family"], answers["model"], answers["accelerator"]) == ("text_classification", "bert_chinese", "gpu")
     req = front(root, "docs/plan/requirements.md")
     assert req["language"] == "zh" and req["sla"]["f1_pct"] == 90.0 and req["constraints"]["gpu"] == "RTX 4090"
     assert front(root, "docs/plan/tech.md")["hardware"]["name"] == "RTX 4090"
@@ -120,13 +120,14 @@ def test_copy_leaves_the_figures_pending_and_setup_measures_them(tmp_path):
     root = render(tmp_path / "demo_project", setup=False, task_family="tabular_regression")
     tech = front(root, "docs/plan/tech.md")
     assert {c["params_source"] for c in tech["candidates"]} == {"pending: measured by `nox -s setup` in the project venv"}
-    assert [c["params"] for c in tech["candidates"]] == [None, None]
+    assert [c["params"] for c in tech["candidates"]] == [None, None, None]
     assert (tech["assumptions"]["batch_size"], tech["assumptions"]["epochs"]) == (None, None)
     body = (root / "docs/plan/tech.md").read_text(encoding="utf-8")
-    assert "| parameters (measured) | pending: measured by `nox -s setup` | pending: measured by `nox -s setup` |" in body
+    assert ("| parameters (measured) | pending: measured by `nox -s setup` | pending: measured by `nox -s setup` "
+            "| pending: measured by `nox -s setup` |") in body
     assert not (root / "reports/PROJECT_BUILD_LOG.md").exists()
     out = finish_setup(root)
-    assert out.splitlines()[0] == "setup: measured mlp, tabular_resnet in this venv into docs/plan/tech.md"
+    assert out.splitlines()[0] == "setup: measured mlp, tabular_resnet, ft_transformer in this venv into docs/plan/tech.md"
     tech = front(root, "docs/plan/tech.md")
     assert all(c["params_source"].startswith("measured: ") and c["params"] > 0 for c in tech["candidates"])
     assert tech["assumptions"]["batch_size"] >= 1 and "pending" not in (root / "docs/plan/tech.md").read_text()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hooks.planner.llm import PlannerError, plan_with_llm, redact, resolve_model
+from hooks.planner.llm import PlannerError, messages_for, plan_with_llm, redact, resolve_model
 from hooks.planner.offline import analyse
 from validators.frontmatter import split
 
@@ -57,6 +57,17 @@ def test_redact_hides_every_key_like_variable(monkeypatch):
     assert redact(f"401: bad key {SECRET}") == "401: bad key <SOME_PROVIDER_API_KEY>"
 
 
+def test_the_prompt_gives_each_candidate_its_kind_and_language_and_the_choice_rules():
+    system, user = messages_for("判断商品评论情感，用一张A100", CATALOG, "text_classification")
+    models = json.loads(user["content"])["candidate_models"]
+    assert {k: (m["kind"], m.get("language")) for k, m in models.items()} == {
+        "fasttext": ("baseline", None), "text_cnn": ("baseline", None), "distilbert": ("pretrained", "en"),
+        "bert_chinese": ("pretrained", "zh"), "mdistilbert": ("pretrained", "multi")}
+    rules = system["content"]
+    assert "M1: when the family has \"kind\": \"pretrained\" candidates, a GPU is named or" in rules
+    assert "no latency bound is under 10 ms" in rules and "fewer than 50,000 samples" in rules
+
+
 def test_good_answer(llm_env):
     with LLMServer([Reply(good_reply())]) as server:
         plan = run(server, llm_env(server))
@@ -93,7 +104,7 @@ def test_a_model_outside_the_catalog_is_rejected(llm_env):
     with LLMServer([Reply(good_reply(model="vit_huge")), Reply(good_reply())]) as server:
         run(server, llm_env(server))
     assert server.requests[1]["messages"][-1]["content"].splitlines()[1] == (
-        "reply: model: 'vit_huge' is invalid: expected one of small_cnn, resnet")
+        "reply: model: 'vit_huge' is invalid: expected one of small_cnn, resnet, resnet18, resnet50, convnext_tiny")
 
 
 def test_timeout_uses_every_attempt_then_fails(llm_env):
@@ -140,7 +151,7 @@ def test_copier_copy_with_an_llm_writes_its_plan(tmp_path, llm_env, capfd):
         model = llm_env(server)
         root = render(tmp_path / "demo_project", requirement=REQUIREMENT, llm_model=model)
     answers = yaml.safe_load((root / ".copier-answers.yml").read_text())
-    assert (answers["task_family"], answers["model"], answers["accelerator"]) == (FAMILY, "small_cnn", "gpu")
+    assert (answers["task_family"], answers["model"], answers["accelerator"]) == (FAMILY, "resnet18", "gpu")  # rule M1
     req, tech = docs(root).values()
     assert req["planner"] == {"name": "litellm", "model": model, "fallback": None}
     assert req["goals"][-1] == "LLM-only goal: keep false rejects under 1%"

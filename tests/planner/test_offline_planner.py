@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from hooks.planner import clarify, scoring
-from hooks.planner.extract import extract, language, zh_number
-from hooks.planner.offline import analyse, infer, infer_family, reading
+from hooks.planner.extract import extract, language, text_language, zh_number
+from hooks.planner.offline import analyse, choose_model, infer, infer_family, reading
 from validators.schema import schema_errors
 
 from ..helpers import CATALOG
@@ -224,12 +224,96 @@ def test_ask_uses_questionary_and_rescores(monkeypatch):
 
 def test_planner_defaults_for_copier_questions():
     assert infer("对PCB缺陷照片分类，T4显卡，数据约5万张图片", "task_family") == "image_classification"
-    assert infer("对PCB缺陷照片分类，T4显卡，数据约5万张图片", "model") == "resnet"  # 50k samples, a GPU
+    assert infer("对PCB缺陷照片分类，T4显卡，数据约5万张图片", "model") == "convnext_tiny"  # 50k samples, a GPU
     assert infer("对PCB缺陷照片分类，T4显卡，数据约5万张图片", "accelerator") == "gpu"
     assert infer(DEFAULT_REQUIREMENT, "model", "text_classification") == "fasttext"
     assert infer(DEFAULT_REQUIREMENT, "accelerator") == "cpu"
     with pytest.raises(ValueError, match="unknown question 'color'"):
         infer("x", "color")
+
+
+M1 = "rule M1: {gpu} is available and no latency bound is under 10 ms, so pretrained weights are fine-tuned rather than a baseline trained from scratch; "
+SMALL = "the data is small or unstated (under 50,000 samples), so the first (smallest) pretrained candidate"
+
+
+@pytest.mark.parametrize(("text", "family", "model", "why"), [
+    # M1: a GPU and no tight latency bound: pretrained; images by data size, text by the data's language
+    ("classify PCB defect photos on a T4", "image_classification", "resnet18", M1.format(gpu="T4") + SMALL),
+    ("Classify PCB defect photos into 6 defect types; 12,000 labelled images, training on a GPU.", "image_classification",
+     "resnet18", M1.format(gpu="a GPU") + SMALL),
+    ("对PCB缺陷照片分类，8万张图片，一张A100", "image_classification", "convnext_tiny",
+     M1.format(gpu="A100") + "80,000 samples (at least 50,000) pay for the last (largest) pretrained candidate"),
+    ("判断商品评论情感，用一张A100", "text_classification", "bert_chinese",
+     M1.format(gpu="A100") + "the texts read as Chinese, so the encoder for language zh"),
+    ("Classify the sentiment of product reviews; we fine-tune on one V100.", "text_classification", "distilbert",
+     M1.format(gpu="V100") + "the texts read as English, so the encoder for language en"),
+    ("判断英文客服邮件是否需要升级处理，T4显卡", "text_classification", "distilbert",
+     M1.format(gpu="T4") + "the texts read as English, so the encoder for language en"),
+    ("Sentiment of app reviews written in a mix of Chinese and English; one A100.", "text_classification", "mdistilbert",
+     M1.format(gpu="A100") + "the texts read as mixed Chinese and English, so the encoder for language multi"),
+    ("Classify 用户评论 into positive or negative, 数据是电商平台的商品评论, GPU is one A100", "text_classification",
+     "mdistilbert", M1.format(gpu="A100") + "the texts read as mixed Chinese and English, so the encoder for language multi"),
+    # M2: CPU-only or a latency bound under 10 ms: the small toy, whatever the data size
+    ("classify PCB defect photos on a T4, under 5 ms per image", "image_classification", "small_cnn",
+     "rule M2: the latency bound is 5 ms (under 10 ms), so the smaller hand-written baseline rather than a pretrained "
+     "model (fast on a CPU, cheap to serve)"),
+    ("Classify 80,000 PCB defect photos, CPU-only.", "image_classification", "small_cnn",
+     "rule M2: training is restricted to a CPU, so the smaller hand-written baseline rather than a pretrained model "
+     "(fast on a CPU, cheap to serve)"),
+    ("判断商品评论情感，只能用CPU，单条推理5毫秒以内", "text_classification", "fasttext",
+     "rule M2: training is restricted to a CPU and the latency bound is 5 ms (under 10 ms), so the smaller hand-written "
+     "baseline rather than a pretrained model (fast on a CPU, cheap to serve)"),
+    # M3: no GPU named or mentioned: the accelerator is the CPU, the toys by data size
+    ("Classify product review sentiment, 200k labelled reviews.", "text_classification", "text_cnn",
+     "rule M3: no GPU is named or mentioned, so training defaults to the CPU, where a hand-written baseline iterates "
+     "faster than fine-tuning a pretrained model; 200,000 samples are enough to use the larger baseline's capacity, and "
+     "no CPU-only or sub-10 ms constraint rules it out"),
+    ("classify PCB defect photos", "image_classification", "small_cnn",
+     "rule M3: no GPU is named or mentioned, so training defaults to the CPU, where a hand-written baseline iterates "
+     "faster than fine-tuning a pretrained model; the smaller baseline is the better first choice: the data is small or "
+     "unstated"),
+    # M4: no pretrained candidates: the baselines by data size; the published models stay candidates only
+    ("Predict house prices from 100k rows on an A100", "tabular_regression", "tabular_resnet",
+     "rule M4: tabular regression has no pretrained candidates; 100,000 samples are enough to use the larger baseline's "
+     "capacity, and no CPU-only or sub-10 ms constraint rules it out"),
+    ("预测未来7天的销量，一张T4", "time_series_forecasting", "mlp_forecaster",
+     "rule M4: time-series forecasting has no pretrained candidates; the smaller baseline is the better first choice: "
+     "the data is small or unstated"),
+])
+def test_model_choice_rules(text, family, model, why):
+    assert choose_model(family, text, CATALOG) == (model, why)
+    assert infer(text, "model", family) == model
+
+
+@pytest.mark.parametrize(("text", "lang"), [
+    ("判断商品评论情感，用一张A100", "zh"), ("Classify the sentiment of product reviews.", "en"),
+    ("用BERT做商品评论情感分类，accuracy要达到90%，T4显卡", "zh"),  # English terms in a Chinese requirement
+    ("Classify Chinese product reviews by sentiment.", "zh"), ("判断英文邮件是否为垃圾邮件", "en"),
+    ("Reviews in both Chinese and English", "multi"), ("中英混合的微博文本分类", "multi"), ("multilingual support tickets", "multi"),
+    ("Classify 用户评论 into positive or negative, 数据是电商平台的商品评论", "multi"),
+    ("Classify product reviews (评论) by sentiment.", "en"),
+])
+def test_text_language_names_or_reads_the_data_language(text, lang):
+    assert text_language(text) == lang
+
+
+def test_the_rules_read_the_catalog_not_model_names():
+    """A pretrained family's rule follows `kind` and `language`: renamed keys are chosen all the same."""
+    renamed = {"text_classification": {**CATALOG["text_classification"], "models": {
+        f"x_{key}": model for key, model in CATALOG["text_classification"]["models"].items()}}}
+    assert choose_model("text_classification", "判断商品评论情感，用一张A100", renamed)[0] == "x_bert_chinese"
+    no_zh = {"text_classification": {**CATALOG["text_classification"], "models": {
+        key: model for key, model in CATALOG["text_classification"]["models"].items() if model.get("language") != "zh"}}}
+    key, why = choose_model("text_classification", "判断商品评论情感，用一张A100", no_zh)
+    assert (key, why.endswith("no encoder for language zh, so the multilingual one")) == ("mdistilbert", True)
+
+
+def test_goals_say_fine_tune_for_a_pretrained_choice():
+    assert analyse("classify PCB defect photos on a T4", CATALOG)["goals"][0] == (
+        "fine-tune ResNet-18, ImageNet weights (He et al. 2016) on the mini data, then on "
+        "MNIST / Fashion-MNIST exported to PNG folders")
+    assert analyse(DEFAULT_REQUIREMENT, CATALOG)["goals"][0] == (
+        "train a Small CNN (2 conv blocks) baseline on the mini data, then on MNIST / Fashion-MNIST exported to PNG folders")
 
 
 def requirements_front_matter(analysis):

@@ -12,7 +12,18 @@ from typing import Any
 
 from ..artifacts import BUILD_LOG
 from ..frontmatter import join
-from ..resources import BYTES_PER_PARAM, CONTEXT_GB, PENDING, TRAIN_FLOPS_FACTOR, pending
+from ..resources import (
+    BACKWARD_FACTOR,
+    BYTES_PER_PARAM,
+    CONTEXT_GB,
+    HEAD_FLOPS_PER_PARAM,
+    OPTIMISER_BYTES,
+    PENDING,
+    TRAIN_FLOPS_FACTOR,
+    WEIGHT_BYTES,
+    WORKING_SET,
+    pending,
+)
 
 
 def cell(value: Any) -> str:
@@ -82,14 +93,48 @@ def requirements_md(doc: dict[str, Any]) -> str:
     return join(doc, "\n".join(lines) + "\n")
 
 
+KIND = {"baseline": "hand-written baseline", "published": "published architecture, trained from scratch",
+        "pretrained": "pretrained weights, fine-tuned"}
+LANGUAGE = {"en": "English", "zh": "Chinese", "multi": "mixed Chinese and English"}
+
+
+def _gb(value: float | None) -> str:
+    return f"{value:.3f} GB" if value is not None else PENDING
+
+
+def _kind(c: dict[str, Any]) -> str:
+    kind = KIND.get(c.get("kind", ""), "")
+    hub = c.get("hub")
+    return f"{kind}: `{hub['repo']}@{hub['revision']}`" if hub else kind or "—"
+
+
+def _frozen(c: dict[str, Any], field: str, fmt: Any) -> str:
+    if c.get("kind") != "pretrained" and c.get(field) is None:
+        return "no backbone to freeze"
+    return fmt(c.get(field)) if c.get(field) is not None else PENDING
+
+
+def _verdict(c: dict[str, Any]) -> str:
+    status = c.get("verdict")
+    if status is None:
+        return "—"
+    return status + (": " + "; ".join(c["issues"]) if c.get("issues") else "")
+
+
 def tech_md(doc: dict[str, Any], sla: dict[str, Any]) -> str:
     cands = doc["candidates"]
     hw, a = doc["hardware"], doc["assumptions"]
     chosen = next(c for c in cands if c["key"] == doc["chosen"])
+    pretrained = any(c.get("kind") == "pretrained" for c in cands)
 
     def row(label: str, fn: Any) -> str:
         return f"| {label} | " + " | ".join(cell(fn(c)) for c in cands) + " |"
 
+    def frozen_row(label: str, field: str, fmt: Any) -> list[str]:
+        return [row(f"{label}, frozen backbone (estimate)", lambda c: _frozen(c, field, fmt))] if pretrained else []
+
+    memory = f"training memory on {hw['name']}"
+    duration = f"training time, {a['epochs'] or 'the configured'} epochs x {a['full_samples']:,} samples"
     lines = [
         f"# Technology selection: {doc['family'].replace('_', ' ')}", "", f"> {planner_line(doc['planner'])}", "",
         f"**Chosen: {chosen['label']} (`{chosen['key']}`).** {cell(doc['choice_rationale'])}", "",
@@ -98,36 +143,55 @@ def tech_md(doc: dict[str, Any], sla: dict[str, Any]) -> str:
         "| | " + " | ".join(f"`{c['key']}`" + (" (chosen)" if c["key"] == doc["chosen"] else "") for c in cands) + " |",
         "|---|" + "---|" * len(cands),
         row("model", lambda c: c["label"]),
+        row("kind", _kind),
+        *([row("language", lambda c: {**LANGUAGE, "multi": "multilingual"}.get(c.get("language") or "", "the data's own vocabulary"))]
+          if any(c.get("language") for c in cands) else []),
         row("parameters (measured)", lambda c: f"{c['params']:,}" if c["params"] else PENDING),
+        row("measured at input", lambda c: c.get("input_shape") or PENDING),
         row("forward FLOPs / sample (measured)", lambda c: human(c["flops_per_sample"], "FLOP")),
         row("activations / sample (measured)", lambda c: human(c["activations_per_sample"])),
         row("CPU latency, batch 1 (measured)", lambda c: f"{c['cpu_latency_ms']:.3f} ms" if c["cpu_latency_ms"] else PENDING),
-        row(f"training memory on {hw['name']} (estimate)", lambda c: f"{c['train_memory_gb']:.3f} GB" if c["train_memory_gb"] is not None else PENDING),
-        row(f"training time, {a['epochs'] or 'the configured'} epochs x {a['full_samples']:,} samples (estimate)",
-            lambda c: _duration(c["train_hours"])),
-        row("expected performance", lambda c: c["expected_performance"]),
+        row(f"{memory}, every weight trained (estimate)", lambda c: _gb(c["train_memory_gb"])),
+        *frozen_row(memory, "train_memory_gb_frozen", _gb),
+        row(f"{duration}, every weight trained (estimate)", lambda c: _duration(c["train_hours"])),
+        *frozen_row(duration, "train_hours_frozen", _duration),
+        row("against the requirement", _verdict),
+        row("expected performance (cited)", lambda c: c["expected_performance"]),
         row("strengths", lambda c: "; ".join(c["strengths"])),
         row("weaknesses", lambda c: "; ".join(c["weaknesses"])),
         row("constraints", lambda c: "; ".join(c["constraints"])), "",
+        "## Decision", "", *_decision(doc, chosen, sla), "",
         "## Datasets", "",
         "| | mini (written to `data/mini/` at generation) | full (you provide it) |", "|---|---|---|",
         f"| name | {cell(chosen['datasets']['mini']['name'])} | {cell(chosen['datasets']['full']['name'])} |",
         f"| origin / size | {cell(chosen['datasets']['mini']['origin'])} | {cell(chosen['datasets']['full']['size'])} |",
         f"| licence | {cell(chosen['datasets']['mini']['licence'])} | {cell(chosen['datasets']['full']['licence'])} |",
         f"| where the loader expects it | `data/mini/` | {cell(chosen['datasets']['full']['layout'])} |", "",
-        "## Against the requirement", "", *_against(chosen, hw, sla), "",
         "## How the figures were obtained", "",
         f"- **Measured** by `nox -s setup` in the project venv ({_status(doc)}), by instantiating each model from "
-        "its config at the mini data's sizes (classes, features, vocabulary): parameters, forward FLOPs (`torch.utils.flop_counter`; "
+        "its config at the mini data's sizes (classes, features, vocabulary), on the first training sample as the data "
+        "module feeds it (images at `model.input_size`): parameters, forward FLOPs (`torch.utils.flop_counter`; "
         "matmuls and convolutions), leaf-module output elements per sample, median CPU latency of 30 batch-1 "
-        "forward passes. Vocabulary-sized layers grow with the full data's vocabulary.",
-        f"- **Training memory** = {BYTES_PER_PARAM} B x parameters (fp32 weights, gradients, Adam moments) + "
-        f"activation bytes x activations x batch {a['batch_size'] or PENDING} ({a['precision'] or PENDING}) + {CONTEXT_GB} GB CUDA context.",
-        f"- **Training time** = {TRAIN_FLOPS_FACTOR} x forward FLOPs x {a['full_samples']:,} samples "
+        "forward passes. Vocabulary-sized layers grow with the full data's vocabulary."
+        + (" Pretrained candidates are built with `model.pretrained=false`: the same architecture with random weights, "
+           "so measuring needs nothing under `weights/`." if pretrained else "")
+        + (" A text encoder built so has the mini data's vocabulary; with its weights, its embedding table has its "
+           "tokenizer's (tens of thousands of rows: more parameters and memory than measured here)."
+           if any(c.get("language") for c in cands) else ""),
+        f"- **Training memory, every weight trained** = {BYTES_PER_PARAM} B x parameters (fp32 weights, gradients, Adam "
+        f"moments) + activation bytes x activations x batch {a['batch_size'] or PENDING} ({a['precision'] or PENDING}) + "
+        f"{CONTEXT_GB} GB CUDA context.",
+        f"- **Training time, every weight trained** = {TRAIN_FLOPS_FACTOR} x forward FLOPs x {a['full_samples']:,} samples "
         f"({a['samples_source']}) x {a['epochs'] or PENDING} epochs / ({hw['name']} peak "
         f"{hw['fp32_tflops']} TFLOP/s fp32, {hw['tensor_tflops']} TFLOP/s tensor x utilisation {a['utilisation']}). "
         "Data loading is not modelled: read it as a lower bound.",
+        *([f"- **Frozen backbone** (`model.freeze_backbone=true`; measured with it: trainable parameters and the "
+           f"activations that require grad): memory = {WEIGHT_BYTES} B x parameters + {OPTIMISER_BYTES} B x trainable "
+           f"parameters + activation bytes x (head activations + {WORKING_SET} x the largest activation) x batch + "
+           f"{CONTEXT_GB} GB; time = forward FLOPs + {BACKWARD_FACTOR} x {HEAD_FLOPS_PER_PARAM} FLOPs x trainable "
+           "parameters per sample, at the same peak and utilisation."] if pretrained else []),
         f"- Hardware: **{hw['name']}** ({hw['source']}), {hw['memory_gb']} GB.",
+        "- Every constant and its source: the docstring of `validators/resources.py`.",
     ]
     return join(doc, "\n".join(lines) + "\n")
 
@@ -144,23 +208,43 @@ def _duration(hours: float | None) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min" if seconds < 7200 else f"{hours:.1f} h"
 
 
-def _against(c: dict[str, Any], hw: dict[str, Any], sla: dict[str, Any]) -> list[str]:
-    out = []
-    if sla.get("latency_ms") is not None and c["cpu_latency_ms"] is not None:
-        ok = c["cpu_latency_ms"] <= sla["latency_ms"]
-        out.append(f"- Latency: the requirement asks <= {sla['latency_ms']:g} ms; `{c['key']}` measured "
-                   f"{c['cpu_latency_ms']:.3f} ms per sample on this CPU: {'fits' if ok else 'does NOT fit'} "
-                   "before serving overhead (stage C measures the served p95).")
-    if c["train_memory_gb"] is not None:
-        ok = c["train_memory_gb"] <= hw["memory_gb"]
-        out.append(f"- Memory: {c['train_memory_gb']:.3f} GB estimated against {hw['memory_gb']} GB on {hw['name']}: "
-                   f"{'fits' if ok else 'does NOT fit: lower the batch size or use bf16-mixed'}.")
+def _decision(doc: dict[str, Any], c: dict[str, Any], sla: dict[str, Any]) -> list[str]:
+    """The choice against each dimension of the requirement: data size, hardware and memory, latency, language."""
+    hw, a, req = doc["hardware"], doc["assumptions"], doc.get("requirement") or {}
+    source = "stated in the requirement" if a["samples_source"] == "requirement" else a["samples_source"]
+    out = [f"- **Data:** {a['full_samples']:,} samples ({source}); the planner counts 50,000 or more as large."]
+    need = f"{_gb(c['train_memory_gb'])} with every weight trained"
+    if c.get("train_memory_gb_frozen") is not None:
+        need += f", {_gb(c['train_memory_gb_frozen'])} with a frozen backbone"
+    accel = f"; the accelerator answer is `{req['accelerator']}`" if req.get("accelerator") else ""
+    out.append(f"- **Hardware:** {hw['name']} ({hw['source']}), {hw['memory_gb']:g} GB{accel}. `{c['key']}` needs {need}"
+               + (f" at batch {a['batch_size']}." if a["batch_size"] else "."))
+    latency = sla.get("latency_ms")
+    if latency is None:
+        out.append("- **Latency:** the requirement states no latency bound.")
+    else:
+        measured = (f"`{c['key']}` measured {c['cpu_latency_ms']:.3f} ms per sample on this CPU" if c["cpu_latency_ms"]
+                    else f"`{c['key']}`'s latency: {PENDING}")
+        out.append(f"- **Latency:** the requirement asks <= {latency:g} ms; {measured}, before serving overhead "
+                   "(stage C measures the served p95).")
+    if req.get("language"):
+        fit = [f"`{x['key']}`" for x in doc["candidates"] if x.get("language") in (req["language"], "multi")]
+        out.append(f"- **Language:** the texts read as {LANGUAGE[req['language']]}; the encoders for it: {', '.join(fit)} "
+                   "(the baselines learn the data's own vocabulary).")
     budget = sla.get("budget")
     if budget and budget.get("unit") == "GPU-hours" and c["train_hours"] is not None:
         ok = c["train_hours"] <= budget["amount"]
-        out.append(f"- Budget: {_duration(c['train_hours'])} estimated against {budget['amount']:g} GPU-hours: "
+        out.append(f"- **Budget:** {_duration(c['train_hours'])} estimated against {budget['amount']:g} GPU-hours: "
                    f"{'fits' if ok else 'does NOT fit'}.")
-    return out or ["- The requirement states no latency, memory or compute budget to compare against."]
+    if c.get("issues"):
+        fits = [f"`{x['key']}`" for x in doc["candidates"] if x.get("verdict") == "fits"]
+        out.append(f"- **The chosen model is {c['verdict']}:** {'; '.join(c['issues'])}."
+                   + (f" Candidates that fit: {', '.join(fits)}." if fits else ""))
+    elif c.get("verdict") == "fits":
+        out.append(f"- **`{c['key']}` fits** every stated limit.")
+    out += [f"- `{x['key']}` is {x['verdict']}: {'; '.join(x['issues'])}."
+            for x in doc["candidates"] if x.get("issues") and x["key"] != c["key"]]
+    return out
 
 
 def task_md(doc: dict[str, Any]) -> str:
