@@ -17,6 +17,7 @@ def tasks(family: str, model: str, package: str, catalog: dict[str, Any]) -> lis
     spec = catalog[family]
     dm = spec["datamodule"]
     models = list(spec["models"])
+    components = list(dict.fromkeys(spec["models"][key].get("component", key) for key in models))  # shared modules once
     raw = [
         ("Write the mini dataset in the full loader's format",
          [f"{REQUIREMENTS} (data item)", f"catalog: {spec['mini']['name']}"],
@@ -30,9 +31,9 @@ def tasks(family: str, model: str, package: str, catalog: dict[str, Any]) -> lis
          [("file_exists", f"src/{package}/data/{dm}.py"), ("imports", f"{package}.data")]),
         ("Implement the candidate models in plain PyTorch",
          [f"{TECH} (candidates)"],
-         [f"src/{package}/models/components/{key}.py" for key in models],
+         [f"src/{package}/models/components/{name}.py" for name in components],
          [f"every candidate of {TECH} has a component", "the components import"],
-         [("file_exists", f"src/{package}/models/components/{key}.py") for key in models]
+         [("file_exists", f"src/{package}/models/components/{name}.py") for name in components]
          + [("imports", f"{package}.models.components")]),
         ("Implement the LightningModule (loss, metrics, optimiser, scheduler)",
          [f"src/{package}/models/components/"],
