@@ -68,12 +68,14 @@ class SplitDataModule(L.LightningDataModule):
     """Train/val/test splits built once by `build_splits`, served with one loader policy.
 
     Subclasses set `self.preprocessor` (fitted on the training split only) in `build_splits`
-    and say which sizes the model needs in `model_kwargs`.
+    and say which sizes the model needs in `model_kwargs`. `model` is the run's model config
+    (cfg.model), for a family whose preprocessing depends on the model (a pretrained text encoder's tokenizer).
     """
 
-    def __init__(self, cfg: Any):
+    def __init__(self, cfg: Any, model: Any = None):
         super().__init__()
         self.cfg = cfg
+        self.model_cfg = model
         self.root = Path(cfg.root)
         self.preprocessor: Any = None
         self.splits: dict[str, Dataset] = {}
