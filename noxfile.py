@@ -137,7 +137,7 @@ def install_node_tools(session: nox.Session) -> None:
 def run_tests(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("pytest", "-m", "not e2e", *session.posargs)
-    session.run("pytest", "-m", "e2e and not corpus", *session.posargs)
+    session.run("pytest", "-m", "e2e and not corpus and not models", *session.posargs)
 
 
 @nox.session
@@ -159,6 +159,14 @@ def upgrade(session: nox.Session) -> None:
 def lock(session: nox.Session) -> None:
     """Re-resolve requirements/*.txt after an edit to pyproject.toml or requirements/torch.in, keeping the other pins."""
     compile_lock(session, upgrade=False)
+
+
+@nox.session
+def models(session: nox.Session) -> None:
+    """train_smoke, infer and the service for every pretrained model (`nox -s tests` runs one per family)."""
+    install_framework(session)
+    session.run("pytest", "-m", "models", "tests/template/test_image_models_e2e.py", "tests/template/test_text_models_e2e.py",
+                *session.posargs)
 
 
 @nox.session

@@ -127,7 +127,7 @@ def serve_one(root: Path, checkpoint: Path, image: Path) -> dict:
         server.wait(timeout=60)
 
 
-@pytest.mark.parametrize("key", list(BACKBONES))
+@pytest.mark.parametrize("key", [k if k == "resnet18" else pytest.param(k, marks=pytest.mark.models) for k in BACKBONES])
 def test_train_smoke_then_infer_and_serve_without_weights(project, key):
     start = time.perf_counter()
     run([sys.executable, "-m", "nox", "-s", "train_smoke", "--", f"model={key}", "model.pretrained=false", "model.input_size=32"],

@@ -129,7 +129,7 @@ def assert_same(served: list[dict], inferred: list[dict]) -> None:
         assert abs(sum(a["probs"].values()) - 1) < 1e-5
 
 
-@pytest.mark.parametrize("model", ENCODERS)
+@pytest.mark.parametrize("model", [m if m == "distilbert" else pytest.param(m, marks=pytest.mark.models) for m in ENCODERS])
 def test_train_smoke_from_random_weights_then_infer_and_serve_without_weights(project, model):
     import torch
 
@@ -212,6 +212,7 @@ def test_texts_longer_than_the_position_embeddings_are_a_config_error(project):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.models
 def test_the_projects_own_tests_build_every_model(project):
     root, _ = project
     run([sys.executable, "-m", "nox", "-s", "tests", "--", "tests/test_project.py", "-q", "-k", "forward or range"], root)
