@@ -2,6 +2,7 @@
 
     nox -s bench                     # all families; writes benchmarks/results/{results.json,table.md}
     python benchmarks/bench.py --families tabular_classification --skip-pip
+    python benchmarks/bench.py --skip-pip --window 20 --rounds 5   # throughput.py's windows and rounds
 
 Not a timed test: numbers depend on the machine and on warm package caches (both installers
 get a warm cache: each installs the same requirements once before the timed run).
@@ -73,6 +74,8 @@ def main() -> int:
     parser.add_argument("--families", nargs="+", default=list(catalog), choices=list(catalog))
     parser.add_argument("--skip-pip", action="store_true", help="time uv only")
     parser.add_argument("--work", type=Path, default=RESULTS / "work")
+    parser.add_argument("--window", type=float, default=20.0, help="throughput.py: seconds per timed window, at least")
+    parser.add_argument("--rounds", type=int, default=3, help="throughput.py: alternating plain/Lightning rounds")
     args = parser.parse_args()
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)
@@ -89,7 +92,8 @@ def main() -> int:
         row["setup_s"] = round(timed([*nox, "setup"], dst)[0], 1)
         row["train_smoke_s"] = round(timed([*nox, "train_smoke"], dst)[0], 1)
         result = dst / "logs" / "throughput.json"
-        timed([str(dst / ".venvs/debug-cpu/bin/python"), str(ROOT / "benchmarks/throughput.py"), "--out", str(result)], dst)
+        timed([str(dst / ".venvs/debug-cpu/bin/python"), str(ROOT / "benchmarks/throughput.py"), "--out", str(result),
+               "--window", str(args.window), "--rounds", str(args.rounds)], dst)
         row.update(json.loads(result.read_text()))
         rows.append(row)
         print(json.dumps(row), flush=True)
@@ -97,12 +101,15 @@ def main() -> int:
     meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}", "rows": rows}
     (RESULTS / "results.json").write_text(json.dumps(meta, indent=2) + "\n")
     lines = [
-        "| family | model | copier copy (s) | setup uv (s) | train_smoke (s) | plain loop (samples/s) | Lightning (samples/s) | ratio |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| family | model | batch | copier copy (s) | setup uv (s) | train_smoke (s) | plain loop (samples/s) | "
+        "Lightning (samples/s) | ratio, median (min-max) | rounds | window (s, shortest) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append(f"| {r['family']} | {r['model']} | {r['copy_s']} | {r['setup_s']} | {r['train_smoke_s']} | "
-                     f"{r['plain_samples_per_s']} | {r['lightning_samples_per_s']} | {r['ratio']} |")
+        spread = r["ratio_spread"]
+        lines.append(f"| {r['family']} | {r['model']} | {r['batch_size']} | {r['copy_s']} | {r['setup_s']} | {r['train_smoke_s']} | "
+                     f"{r['plain_samples_per_s']:,.0f} | {r['lightning_samples_per_s']:,.0f} | "
+                     f"{spread['median']:.3f} ({spread['min']:.3f}-{spread['max']:.3f}) | {r['rounds']} | {r['window_s_min']} |")
     first = rows[0]
     if "uv_s" in first:
         lines.append("")

@@ -2,12 +2,24 @@
 
 Run with the project's venv from the project root (benchmarks/bench.py does this):
 
-    .venvs/debug-cpu/bin/python /path/to/benchmarks/throughput.py --min-steps 300
+    .venvs/debug-cpu/bin/python /path/to/benchmarks/throughput.py --window 20 --rounds 3 [config overrides]
 
-Both loops get the same model initialisation, the same DataLoader, AdamW and per-step cosine
-schedule, and run on the project's default config. The training split is tiled so that an epoch
-has at least --min-steps steps: throughput is a steady-state number, not start-up cost. The first
-epoch of each loop is a warm-up and is not timed. Prints one JSON object (and writes it to --out).
+Both loops get the same model initialisation, the same DataLoader, AdamW, the same per-step cosine
+schedule and the same loss, on the project's default config (W&B offline included when it is the
+default logger); validation is off in both. The plain loop is what a researcher writes by hand.
+
+How a figure is made trustworthy on a small, shared machine:
+- the window is sized by time: a calibration run of the plain loop measures a step, then each timed
+  window covers `n` steps, `n` chosen so that it lasts at least --window seconds (re-sized upwards
+  for the next round when a plain window came out short);
+- each loop first runs `warm` untimed steps (at least 2 s: W&B's service start, allocator warm-up);
+  the window is the time from the start of step `warm` to the start of step `warm + n`, so it holds
+  `n` whole iterations (batch fetch, hooks, logging, progress bar) and no start-up or epoch-end work;
+- rounds alternate the loops (plain, Lightning, plain, Lightning, ...) so that a change in the
+  machine's load hits both; the ratio is taken per round and reported as median and min-max.
+
+Prints one JSON object (and writes it to --out): median figures under the keys bench.py reads
+(`plain_samples_per_s`, `lightning_samples_per_s`, `ratio`), the spread, and every round.
 """
 
 from __future__ import annotations
@@ -17,98 +29,199 @@ import copy
 import importlib
 import json
 import math
+import os
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import ConcatDataset
+from torch.utils.data import ConcatDataset, Dataset
 
 sys.path.insert(0, str(Path.cwd() / "src"))
 
 
-class EpochTimer(L.Callback):
-    def __init__(self) -> None:
-        self.times: list[float] = []
+def clock() -> tuple[float, float, float]:
+    """Wall seconds, this process's CPU seconds (all threads), its child processes' CPU seconds (W&B's service).
 
-    def on_train_epoch_start(self, trainer, module) -> None:
-        self._t = time.perf_counter()
+    The CPU figures say where a window's time went: a loop's own work, or a helper process competing
+    for the same cores. Child processes are read from /proc (Linux); elsewhere they count 0.
+    """
+    children = 0.0
+    me = str(os.getpid())
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if fields[1] == me:  # ppid; utime and stime follow at 11 and 12
+            children += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return time.perf_counter(), time.process_time(), children
 
-    def on_train_epoch_end(self, trainer, module) -> None:
-        self.times.append(time.perf_counter() - self._t)
+
+def window(start: tuple[float, float, float], end: tuple[float, float, float]) -> tuple[float, float, float]:
+    return end[0] - start[0], end[1] - start[1], end[2] - start[2]
 
 
-def plain_loop(module, loader, epochs: int, lr: float, weight_decay: float) -> list[float]:
-    """What a researcher would write by hand: forward, loss, backward, step, scheduler, loss sum."""
+class WindowTimer(L.Callback):
+    """Times steps [warm, warm + n) of the Lightning loop: from one on_train_batch_start to another."""
+
+    def __init__(self, warm: int, n: int) -> None:
+        self.warm, self.n = warm, n
+        self.start = self.seconds = (math.nan,) * 3
+
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        if batch_idx == self.warm:
+            self.start = clock()
+        elif batch_idx == self.warm + self.n:
+            self.seconds = window(self.start, clock())
+
+
+def plain_window(module: L.LightningModule, loader: Any, warm: int, n: int, lr: float,
+                 weight_decay: float) -> tuple[float, float, float]:
+    """What a researcher would write by hand: forward, loss, backward, step, scheduler, loss sum.
+
+    Runs warm + n + 1 steps (the schedule spans them all, as Lightning's does) and returns the
+    seconds (wall, CPU, children's CPU) from the start of step `warm` to the start of step `warm + n`.
+    """
     model = module.model
     model.train()
+    total = warm + n + 1
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * len(loader))
-    times = []
-    for _ in range(epochs):
-        t = time.perf_counter()
-        loss_sum, n = torch.zeros(()), 0
-        for x, y in loader:
-            out = model(x)
-            loss = module.loss_fn(out.view_as(y) if y.is_floating_point() else out, y)  # as _common_step
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            loss_sum += loss.detach() * len(y)
-            n += len(y)
-        float(loss_sum / n)  # the epoch mean a researcher would print
-        times.append(time.perf_counter() - t)
-    return times
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
+    loss_sum, count = torch.zeros(()), 0
+    start = seconds = (math.nan,) * 3
+    for step, (x, y) in enumerate(loader):
+        if step == warm:
+            start = clock()
+        elif step == warm + n:
+            seconds = window(start, clock())
+        if step == total:
+            break
+        out = model(x)
+        loss = module.loss_fn(out.view_as(y) if y.is_floating_point() else out, y)  # as TaskModule._common_step
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        loss_sum += loss.detach() * len(y)
+        count += len(y)
+    float(loss_sum / count)  # the mean a researcher would print
+    return seconds
+
+
+def lightning_window(train_mod: Any, cfg: Any, module: L.LightningModule, datamodule: Any, warm: int,
+                     n: int) -> tuple[float, float, float]:
+    """The generated loop as `scripts/train.py` builds it (loggers, progress bar), minus checkpoints and validation.
+
+    `cfg` is the run config loaded with `trainer.limit_train_batches=warm + n + 1` and `trainer.max_epochs=1`.
+    """
+    timer = WindowTimer(warm, n)
+    logs = tempfile.mkdtemp(prefix="throughput-")  # the CSV and W&B offline logs of the timed run: thrown away
+    trainer, _ = train_mod.build_trainer(cfg, checkpointing=False, run_dir=Path(logs), num_sanity_val_steps=0,
+                                         enable_model_summary=False)
+    trainer.callbacks.append(timer)
+    trainer.fit(module, datamodule=datamodule)
+    if "wandb" in sys.modules:  # end the W&B run now: the plain loop that follows runs without it
+        import wandb
+
+        if wandb.run is not None:
+            wandb.finish()
+    return timer.seconds
+
+
+def tile(train: Dataset, batches: int, batch_size: int) -> Dataset:
+    """The training split repeated until it holds `batches` full batches."""
+    return ConcatDataset([train] * max(1, math.ceil(batches * batch_size / len(train))))
+
+
+def spread(values: list[float], digits: int) -> dict[str, float]:
+    return {"median": round(statistics.median(values), digits), "min": round(min(values), digits),
+            "max": round(max(values), digits)}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--min-steps", type=int, default=300, help="steps per epoch after tiling the training split")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per loop; the first is warm-up")
-    parser.add_argument("--rounds", type=int, default=3, help="alternate plain/Lightning this many times; best of each")
+    parser.add_argument("--window", type=float, default=20.0, help="seconds each timed window lasts at least")
+    parser.add_argument("--rounds", type=int, default=3, help="plain/Lightning pairs, alternating")
+    parser.add_argument("--warm", type=float, default=2.0, help="untimed seconds (at least 20 steps) before each window")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads for both loops (default: torch's own)")
     parser.add_argument("--out", type=Path, help="also write the JSON result to this file")
     parser.add_argument("overrides", nargs="*", help="config overrides, as for scripts/train.py")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     package = next(Path("src").glob("*/config.py")).parent.name
     config = importlib.import_module(f"{package}.config")
     train_mod = importlib.import_module(f"{package}.train")
-    cfg = config.load_config(["trainer.limit_val_batches=0", f"trainer.max_epochs={args.epochs}", *args.overrides])
+    overrides = ["trainer.limit_val_batches=0", "trainer.max_epochs=1", *args.overrides]
+    cfg = config.load_config(overrides)
+    L.seed_everything(cfg.seed)
     datamodule, module = train_mod.build(cfg)
+    batch = int(cfg.data.batch_size)
     train = datamodule.splits["train"]
-    steps = math.ceil(len(train) / cfg.data.batch_size)
-    datamodule.splits["train"] = ConcatDataset([train] * max(1, math.ceil(args.min_steps / steps)))
-    samples = len(datamodule.splits["train"])
     init = copy.deepcopy(module.state_dict())
+    lr, wd = cfg.optim.lr, cfg.optim.weight_decay
 
-    best = {"plain": math.inf, "lightning": math.inf}
+    # Calibration: the plain loop's step time, over at least 2 s after 20 warm-up steps.
+    n = 20
+    while True:
+        datamodule.splits["train"] = tile(train, 20 + n + 1, batch)
+        seconds = plain_window(module, datamodule.train_dataloader(), 20, n, lr, wd)[0]
+        if seconds >= 2.0:
+            break
+        n *= 2
+    step_s = seconds / n
+    warm = max(20, math.ceil(args.warm / step_s))
+    n = math.ceil(1.25 * args.window / step_s)  # 25% headroom: the machine's load changes
+
+    rounds = []
+    load_before = os.getloadavg()[0]
     for _ in range(args.rounds):
+        datamodule.splits["train"] = tile(train, warm + n + 1, batch)
         module.load_state_dict(init)
         torch.manual_seed(0)
-        times = plain_loop(module, datamodule.train_dataloader(), args.epochs, cfg.optim.lr, cfg.optim.weight_decay)
-        best["plain"] = min(best["plain"], sum(times[1:]) / (args.epochs - 1))
-
+        plain = plain_window(module, datamodule.train_dataloader(), warm, n, lr, wd)
         module.load_state_dict(init)
         torch.manual_seed(0)
-        timer = EpochTimer()
-        logs = tempfile.mkdtemp(prefix="throughput-")  # CSV logs of the timed run: thrown away
-        trainer, _ = train_mod.build_trainer(cfg, checkpointing=False, run_dir=Path(logs), num_sanity_val_steps=0,
-                                             enable_model_summary=False)
-        trainer.callbacks.append(timer)
-        trainer.fit(module, datamodule=datamodule)
-        best["lightning"] = min(best["lightning"], sum(timer.times[1:]) / (args.epochs - 1))
+        fit_cfg = config.load_config([*overrides, f"trainer.limit_train_batches={warm + n + 1}"])
+        lightning = lightning_window(train_mod, fit_cfg, module, datamodule, warm, n)
+        rounds.append({"steps": n, "plain_s": round(plain[0], 2), "lightning_s": round(lightning[0], 2),
+                       "plain_samples_per_s": round(n * batch / plain[0], 1),
+                       "lightning_samples_per_s": round(n * batch / lightning[0], 1),
+                       "ratio": round(plain[0] / lightning[0], 3),
+                       "cpu_ratio": round(plain[1] / (lightning[1] + lightning[2]), 3),
+                       "cpu_ms_per_step": {"plain": round(1e3 * plain[1] / n, 3), "lightning": round(1e3 * lightning[1] / n, 3),
+                                           "lightning_children": round(1e3 * lightning[2] / n, 3)}})
+        print(json.dumps(rounds[-1]), file=sys.stderr, flush=True)
+        if plain[0] < args.window:  # the next round's windows are long enough again
+            n = math.ceil(n * 1.1 * args.window / plain[0])
 
+    ratio = spread([r["ratio"] for r in rounds], 3)
+    cpu_ratio = spread([r["cpu_ratio"] for r in rounds], 3)
+    plain_rate = spread([r["plain_samples_per_s"] for r in rounds], 1)
+    lightning_rate = spread([r["lightning_samples_per_s"] for r in rounds], 1)
     result = {
         "model": cfg.model.name,
-        "batch_size": cfg.data.batch_size,
-        "samples_per_epoch": samples,
-        "plain_samples_per_s": round(samples / best["plain"], 1),
-        "lightning_samples_per_s": round(samples / best["lightning"], 1),
-        "ratio": round(best["plain"] / best["lightning"], 3),
+        "logger": cfg.logger.name,
+        "batch_size": batch,
+        "plain_samples_per_s": plain_rate["median"],
+        "lightning_samples_per_s": lightning_rate["median"],
+        "ratio": ratio["median"],
+        "ratio_spread": ratio,
+        "cpu_ratio_spread": cpu_ratio,  # CPU seconds (Lightning's with W&B's service process): robust to other jobs' load
+        "plain_spread": plain_rate,
+        "lightning_spread": lightning_rate,
+        "rounds": len(rounds),
+        "window_s_min": min(min(r["plain_s"], r["lightning_s"]) for r in rounds),
+        "warm_steps": warm,
         "torch_threads": torch.get_num_threads(),
+        "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],  # before and after: other jobs' load
+        "per_round": rounds,
     }
     print(json.dumps(result))
     if args.out:
