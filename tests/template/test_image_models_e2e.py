@@ -198,3 +198,31 @@ def test_pretrained_weights_load_from_weights_dir_and_a_frozen_backbone_stays_ex
         f"error: configs/model/resnet18.yaml: pretrained: True needs the weights in {project}/weights/resnet18/ "
         "(config.json is missing) (hint: run `nox -s fetch_weights -- resnet18` where there is internet and copy weights/ "
         "here, or set model.pretrained=false to train the same architecture from random weights)"]
+
+
+KEYS = """
+import sys, torch
+state = torch.load(sys.argv[1], map_location="cpu", weights_only=False)["state_dict"]
+print(json.dumps(sorted({k.split(".")[1] for k in state if k.startswith("model.")} | {"_orig_mod" for k in state if "_orig_mod" in k})))
+""".replace("import sys", "import json, sys")
+
+
+def test_the_gpu_paths_compile_and_channels_last_train_here_on_a_cpu(project):
+    """trainer.compile and trainer.channels_last (on in configs/trainer/gpu.yaml) are config-checked and run here on a
+    CPU: torch.compile reports its compile time and leaves the checkpoint's keys those of the plain model."""
+    done = run([python(project), "scripts/train.py", "--epochs", "1", "model=resnet18", "model.pretrained=false",
+                "model.input_size=32", "trainer.compile=true", "trainer.channels_last=true", "trainer.limit_train_batches=3",
+                "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "run.name=compiled", "logger=csv"], project)
+    summary = json.loads((project / "runs/latest/summary.json").read_text(encoding="utf-8"))
+    assert summary["measured"]["compile_seconds"] > 0
+    assert f"torch.compile: {summary['measured']['compile_seconds']} s compiling in the first training step" in done.stdout
+    checkpoint = (project / "runs/latest/checkpoints/last.ckpt").resolve()
+    assert in_venv(project, KEYS, str(checkpoint)) == ["net"]  # no `_orig_mod`: infer.py loads it as is
+    inferred = json.loads(run([python(project), "scripts/infer.py", "--checkpoint", str(checkpoint), IMAGE], project).stdout)
+    assert len(inferred["predictions"]) == 1
+
+    gpu = run([python(project), "scripts/train.py", "trainer=gpu", "--print-config"], project).stdout
+    assert "channels_last: true" in gpu and "compile: false" in gpu and "precision: bf16-mixed" in gpu
+    bad = run([python(project), "scripts/train.py", "trainer.channels_last=yes", "--print-config"], project, ok=False)
+    assert [line for line in bad.stderr.splitlines() if line.startswith("error:")][0].startswith("error: ")
+    assert "trainer.channels_last" in bad.stderr

@@ -37,15 +37,16 @@ def read_csv(path: Path, required: list[str]) -> list[dict[str, str]]:
     return rows
 
 
-def make_loader(dataset: Dataset, *, batch_size: int, num_workers: int, shuffle: bool) -> DataLoader:
-    """One DataLoader policy for every split: workers persist between epochs when there are any."""
+def make_loader(dataset: Dataset, *, batch_size: int, num_workers: int, shuffle: bool, pin_memory: bool = False) -> DataLoader:
+    """One DataLoader policy for every split: workers persist between epochs when there are any; batches are
+    pinned (page-locked, so the copy to the GPU can overlap compute) when the Trainer runs on CUDA."""
     return DataLoader(
         dataset,
         batch_size=batch_size,
         shuffle=shuffle,
         num_workers=num_workers,
         persistent_workers=num_workers > 0,
-        pin_memory=False,
+        pin_memory=pin_memory,
         drop_last=False,
     )
 
@@ -91,8 +92,9 @@ class SplitDataModule(L.LightningDataModule):
             self.splits = self.build_splits()
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        on_cuda = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
         return make_loader(self.splits[split], batch_size=self.cfg.batch_size,
-                           num_workers=self.cfg.num_workers, shuffle=shuffle)
+                           num_workers=self.cfg.num_workers, shuffle=shuffle, pin_memory=on_cuda)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
