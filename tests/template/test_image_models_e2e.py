@@ -223,6 +223,6 @@ def test_the_gpu_paths_compile_and_channels_last_train_here_on_a_cpu(project):
 
     gpu = run([python(project), "scripts/train.py", "trainer=gpu", "--print-config"], project).stdout
     assert "channels_last: true" in gpu and "compile: false" in gpu and "precision: bf16-mixed" in gpu
-    bad = run([python(project), "scripts/train.py", "trainer.channels_last=yes", "--print-config"], project, ok=False)
+    bad = run([python(project), "scripts/train.py", "trainer.channels_last=maybe", "--print-config"], project, ok=False)
     assert [line for line in bad.stderr.splitlines() if line.startswith("error:")][0].startswith("error: ")
     assert "trainer.channels_last" in bad.stderr
