@@ -17,7 +17,11 @@ model at the length its tokenizer pads to; tech.md records that shape.
   as many as fit in 2 s once there are at least 7 (large models at 224 px stop there, not at 30);
 - frozen backbone (a config with `freeze_backbone`): built again with `model.freeze_backbone=true`, its
   trainable parameters (`requires_grad`) and, in a forward pass with autograd on, the leaf outputs that
-  require grad plus the frozen features entering trainable layers (what the backward pass through the head keeps).
+  require grad plus the frozen features entering trainable layers (what the backward pass through the head keeps);
+- parameters with the weights (text encoders only): built with pretrained=false, an encoder's word embeddings
+  have the mini data's vocabulary; its checkpoint's have its tokenizer's (the component's published table),
+  tens of thousands of rows more. `params_with_weights` adds them; `params` stays what was instantiated
+  (the A2 gate re-counts it). The estimates use `params_with_weights` where there is one.
 
 Estimated (by `estimate`, full training or full fine-tuning, what the default configs do), with every constant below:
 - training memory (GB) = (16 B x params + 4 B x activations x batch + 0.5 GB) / 1e9 at fp32 with
@@ -117,7 +121,8 @@ def _mixed(precision: str) -> bool:
 def estimate(measured: dict[str, Any], hw: dict[str, Any], *, batch_size: int, epochs: int, samples: int,
              precision: str = "32-true") -> dict[str, float | None]:
     """Training memory (GB) and time (h) for one candidate from its measured figures (every weight trained)."""
-    params, acts, flops = measured.get("params"), measured.get("activations_per_sample"), measured.get("flops_per_sample")
+    params = measured.get("params_with_weights") or measured.get("params")
+    acts, flops = measured.get("activations_per_sample"), measured.get("flops_per_sample")
     if params is None or acts is None or flops is None:
         return {"train_memory_gb": None, "train_hours": None}
     act_bytes = 2 if _mixed(precision) else 4
@@ -130,13 +135,13 @@ def estimate(measured: dict[str, Any], hw: dict[str, Any], *, batch_size: int, e
 def estimate_frozen(measured: dict[str, Any], hw: dict[str, Any], *, batch_size: int, epochs: int, samples: int,
                     precision: str = "32-true") -> dict[str, float | None]:
     """The same for a frozen backbone (only the head trains); None for a model without `freeze_backbone`."""
-    trainable = measured.get("trainable_params_frozen")
-    if trainable is None or measured.get("params") is None:
+    trainable, params = measured.get("trainable_params_frozen"), measured.get("params_with_weights") or measured.get("params")
+    if trainable is None or params is None:
         return {"train_memory_gb_frozen": None, "train_hours_frozen": None}
     act_bytes = 2 if _mixed(precision) else 4
     peak = (hw["tensor_tflops"] if _mixed(precision) else hw["fp32_tflops"]) * 1e12
     kept = measured["activations_frozen"] + WORKING_SET * measured["largest_activation_per_sample"]
-    memory = ((WEIGHT_BYTES * measured["params"] + OPTIMISER_BYTES * trainable + act_bytes * kept * batch_size) / 1e9
+    memory = ((WEIGHT_BYTES * params + OPTIMISER_BYTES * trainable + act_bytes * kept * batch_size) / 1e9
               + (CONTEXT_GB if hw["name"] != "CPU" else 0))
     flops = measured["flops_per_sample"] + BACKWARD_FACTOR * HEAD_FLOPS_PER_PARAM * trainable
     hours = flops * samples * epochs / (peak * UTILISATION) / 3600
@@ -165,7 +170,7 @@ def verdict(c: dict[str, Any], hw: dict[str, Any], requirement: dict[str, Any]) 
     return ("ruled out" if ruled_out else "flagged" if issues else "fits"), issues
 
 
-FIGURES = ("params", "flops_per_sample", "activations_per_sample", "largest_activation_per_sample", "cpu_latency_ms",
+FIGURES = ("params", "params_with_weights", "flops_per_sample", "activations_per_sample", "largest_activation_per_sample", "cpu_latency_ms",
            "input_shape", "trainable_params_frozen", "activations_frozen")
 ESTIMATES = ("train_memory_gb", "train_hours", "train_memory_gb_frozen", "train_hours_frozen")
 
@@ -333,6 +338,23 @@ class _Generated:
         return module.model, _first_item(batch[0])
 
 
+def params_with_weights(component: Any, params: int) -> int | None:
+    """A text encoder's parameters with its published vocabulary; None for every other model (module docstring).
+
+    Built with pretrained=false, the encoder's word embeddings have the mini data's vocabulary (`arch["vocab_size"]`);
+    the checkpoint's tokenizer has the one in the component's published table (hf_text.py: `published`, a
+    (model_type, config) pair). The difference is rows of the embedding tables of that size.
+    """
+    from torch import nn
+
+    arch, table = getattr(component, "arch", None), getattr(type(component), "published", None)
+    if not isinstance(arch, dict) or not isinstance(table, tuple) or "vocab_size" not in table[1]:
+        return None
+    vocab, hub = arch["vocab_size"], table[1]["vocab_size"]
+    rows = [m.embedding_dim for m in component.modules() if isinstance(m, nn.Embedding) and m.num_embeddings == vocab]
+    return params + (hub - vocab) * sum(rows) if rows and hub != vocab else None
+
+
 def measure_candidates(project: Path, package: str, models: list[str]) -> dict[str, dict[str, Any]]:
     """Instantiate every candidate exactly as the generated project does (its config, data and code).
 
@@ -345,7 +367,9 @@ def measure_candidates(project: Path, package: str, models: list[str]) -> dict[s
         for key in models:
             torch.manual_seed(0)
             cfg = gen.load(key)
-            measured = measure_model(*gen.build(cfg))
+            component, sample = gen.build(cfg)
+            measured = measure_model(component, sample)
+            measured["params_with_weights"] = params_with_weights(component, measured["params"])
             if "input_size" in cfg.model:  # an image backbone resizes every batch to its input size itself
                 size = int(cfg.model.input_size)
                 measured["input_shape"] += f", resized to {size}x{size} in the model"

@@ -150,7 +150,8 @@ def test_a_chosen_model_that_does_not_fit_says_so_and_names_those_that_do():
 TEXT = {
     "fasttext": figures(10_000, 40_000, 9_000, 6_400, 0.1, shape="1x64"),
     "text_cnn": figures(55_000, 3_000_000, 60_000, 12_800, 0.4, shape="1x64"),
-    "distilbert": figures(66_955_010, 11_000_000_000, 9_000_000, 393_216, 40.0, frozen=(592_130, 800), shape="1x128"),
+    "distilbert": {**figures(43_580_930, 11_000_000_000, 9_000_000, 393_216, 40.0, frozen=(592_130, 800), shape="1x128"),
+                   "params_with_weights": 66_955_010},
     "bert_chinese": figures(102_269_186, 22_000_000_000, 18_000_000, 393_216, 80.0, frozen=(592_130, 800), shape="1x128"),
     "mdistilbert": figures(135_326_210, 11_000_000_000, 9_000_000, 393_216, 42.0, frozen=(592_130, 800), shape="1x128"),
 }
@@ -164,7 +165,11 @@ def test_text_tech_md_checks_each_encoders_language():
     assert {k: c["verdict"] for k, c in by.items()} == {
         "fasttext": "fits", "text_cnn": "fits", "distilbert": "flagged", "bert_chinese": "fits", "mdistilbert": "fits"}
     assert by["distilbert"]["issues"] == ["language: an encoder for en; the texts read as zh"]
+    # the estimates count the weights' vocabulary: 16 B x 66,955,010 + 4 B x 9M x 128 + 0.5 GB
+    assert by["distilbert"]["train_memory_gb"] == round((16 * 66_955_010 + 4 * 9_000_000 * 128) / 1e9 + 0.5, 3)
     body = split(tech_md(doc, {"latency_ms": None}))[1]
+    assert ("| parameters with the weights' vocabulary (the estimates use them) | as measured | as measured | 66,955,010 "
+            "| as measured | as measured |") in body
     assert ("| language | the data's own vocabulary | the data's own vocabulary | English | Chinese | "
             "multilingual |") in body
     assert ("- **Language:** the texts read as Chinese; the encoders for it: `bert_chinese`, `mdistilbert` "
@@ -210,6 +215,26 @@ def test_measure_model_and_frozen_count_what_autograd_keeps():
         p.requires_grad_(False)
     # the head's output (5) and the frozen features it reads (8), which its weight gradient needs
     assert resources.measure_frozen(model, sample) == {"trainable_params_frozen": 45, "activations_frozen": 8 + 5}
+
+
+def test_params_with_weights_adds_the_published_vocabulary_rows():
+    pytest.importorskip("torch")
+    from torch import nn
+
+    class Encoder(nn.Module):  # as hf_text.py: `arch` (the HF config dict) and the published (model_type, config) table
+        published = ("distilbert", {"vocab_size": 30522, "dim": 16})
+
+        def __init__(self, vocab: int):
+            super().__init__()
+            self.words, self.positions = nn.Embedding(vocab, 16), nn.Embedding(64, 16)
+            self.arch = {"model_type": "distilbert", "vocab_size": vocab}
+
+    model = Encoder(87)
+    params = sum(p.numel() for p in model.parameters())
+    assert resources.params_with_weights(model, params) == params + (30522 - 87) * 16
+    assert resources.params_with_weights(nn.Linear(3, 2), 8) is None  # not an encoder with a published vocabulary
+    figures = {"params": 1_000, "params_with_weights": 2_000_000, "activations_per_sample": 10, "flops_per_sample": 10}
+    assert estimate(figures, T4, batch_size=1, epochs=1, samples=1)["train_memory_gb"] == round((16 * 2e6 + 40) / 1e9 + 0.5, 3)
 
 
 def test_first_item_and_shape_of_a_text_batch():

@@ -101,7 +101,11 @@ def test_tech_md_params_equal_the_instantiated_models(project):
         # ResNet-50 and ConvNeXt-T cost more FLOPs than ResNet-18 at the same 224x224
         flops = {c["key"]: c["flops_per_sample"] for c in doc["candidates"]}
         assert flops["resnet18"] < flops["resnet50"] and flops["resnet18"] < flops["convnext_tiny"]
-    else:
+    else:  # the encoders measured over the mini vocabulary; with their weights, their tokenizers' (model cards' counts)
+        with_weights = {c["key"]: c["params_with_weights"] for c in doc["candidates"]}
+        head = {"distilbert": 768 * 768 + 768 + 768 * 2 + 2, "bert_chinese": 768 * 2 + 2, "mdistilbert": 768 * 768 + 768 + 768 * 2 + 2}
+        assert with_weights == {"fasttext": None, "text_cnn": None, "distilbert": 66_362_880 + head["distilbert"],
+                                "bert_chinese": 102_267_648 + head["bert_chinese"], "mdistilbert": 134_734_080 + head["mdistilbert"]}
         flagged = {c["key"]: c["issues"] for c in doc["candidates"] if c["key"] == "distilbert"}
         assert flagged == {"distilbert": ["language: an encoder for en; the texts read as zh"]}
     body = (root / "docs/plan/tech.md").read_text(encoding="utf-8")

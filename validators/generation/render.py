@@ -147,6 +147,9 @@ def tech_md(doc: dict[str, Any], sla: dict[str, Any]) -> str:
         *([row("language", lambda c: {**LANGUAGE, "multi": "multilingual"}.get(c.get("language") or "", "the data's own vocabulary"))]
           if any(c.get("language") for c in cands) else []),
         row("parameters (measured)", lambda c: f"{c['params']:,}" if c["params"] else PENDING),
+        *([row("parameters with the weights' vocabulary (the estimates use them)",
+               lambda c: f"{c['params_with_weights']:,}" if c.get("params_with_weights") else "as measured")]
+          if any(c.get("params_with_weights") for c in cands) else []),
         row("measured at input", lambda c: c.get("input_shape") or PENDING),
         row("forward FLOPs / sample (measured)", lambda c: human(c["flops_per_sample"], "FLOP")),
         row("activations / sample (measured)", lambda c: human(c["activations_per_sample"])),
@@ -175,9 +178,9 @@ def tech_md(doc: dict[str, Any], sla: dict[str, Any]) -> str:
         "forward passes. Vocabulary-sized layers grow with the full data's vocabulary."
         + (" Pretrained candidates are built with `model.pretrained=false`: the same architecture with random weights, "
            "so measuring needs nothing under `weights/`." if pretrained else "")
-        + (" A text encoder built so has the mini data's vocabulary; with its weights, its embedding table has its "
-           "tokenizer's (tens of thousands of rows: more parameters and memory than measured here)."
-           if any(c.get("language") for c in cands) else ""),
+        + (" A text encoder built so has the mini data's vocabulary; with its weights, its word embeddings have its "
+           "tokenizer's: the row of parameters with the weights' vocabulary adds those rows, and the memory estimates "
+           "use it." if any(c.get("language") for c in cands) else ""),
         f"- **Training memory, every weight trained** = {BYTES_PER_PARAM} B x parameters (fp32 weights, gradients, Adam "
         f"moments) + activation bytes x activations x batch {a['batch_size'] or PENDING} ({a['precision'] or PENDING}) + "
         f"{CONTEXT_GB} GB CUDA context.",

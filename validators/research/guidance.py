@@ -70,7 +70,8 @@ def max_batch(candidate: dict[str, Any], tech: dict[str, Any], measured_mb: floa
     """The largest power-of-two per-device batch whose estimated memory fits the headroom."""
     hw, precision = tech["hardware"], precision_of(tech)
     act_bytes = 2 if "mixed" in precision or precision.startswith(("16", "bf16")) else 4
-    budget = MEMORY_HEADROOM * hw["memory_gb"] * 1e9 - BYTES_PER_PARAM * candidate["params"] - (CONTEXT_GB * 1e9 if hw["name"] != "CPU" else 0)
+    params = candidate.get("params_with_weights") or candidate["params"]  # a text encoder: its weights' vocabulary
+    budget = MEMORY_HEADROOM * hw["memory_gb"] * 1e9 - BYTES_PER_PARAM * params - (CONTEXT_GB * 1e9 if hw["name"] != "CPU" else 0)
     per_sample = act_bytes * max(candidate["activations_per_sample"], 1)
     if measured_mb:  # the run's own figure, when it is the larger (more cautious) one
         per_sample = max(per_sample, measured_mb * 2**20)
