@@ -85,7 +85,8 @@ def test_the_image_gets_runtime_dependencies_pinned_as_in_the_venv(project):
 
     serving = pins("deploy/docker/requirements.txt")
     assert {p.split("==")[0] for p in serving} == {"lightning", "omegaconf", "numpy", "fastapi", "starlette", "pydantic",
-                                                   "uvicorn", "prometheus-client", "python-multipart"}
+                                                   "uvicorn", "prometheus-client", "python-multipart",
+                                                   "torchmetrics", "rtdl-revisiting-models"}  # a tabular project: FT-Transformer
     assert serving <= pins("requirements-cpu.txt") and serving <= pins("requirements-gpu.txt")
     unpinned = [line for line in (project / "deploy/docker/requirements.txt").read_text().splitlines()
                 if line and not line.startswith("#") and "==" not in line]

@@ -24,7 +24,7 @@ BAD_ANSWERS = [
     ({"requirement": "   \n "},
      "Validation error for question 'requirement': must not be empty: describe the research idea in a sentence or two (English or Chinese)"),
     ({"task_family": "tabular_regression", "model": "resnet"},
-     "Invalid choice for 'model': 'resnet' is not in ['mlp', 'tabular_resnet']"),
+     "Invalid choice for 'model': 'resnet' is not in ['mlp', 'tabular_resnet', 'ft_transformer']"),
     ({"task_family": "speech"},
      "Invalid choice for 'task_family': 'speech' is not in ['image_classification', 'text_classification', "
      "'tabular_classification', 'tabular_regression', 'time_series_forecasting']"),
