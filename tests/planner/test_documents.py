@@ -64,7 +64,9 @@ def test_tech_md_estimates_follow_the_documented_formulas(project):
     a, hw = tech["assumptions"], tech["hardware"]
     assert hw["name"] == "CPU" and a["full_samples"] == CATALOG["text_classification"]["full"]["samples"]
     for c in tech["candidates"]:
-        memory = (16 * c["params"] + 4 * c["activations_per_sample"] * a["batch_size"]) / 1e9
+        params = c["params_with_weights"] or c["params"]  # a pretrained encoder: with its weights' vocabulary
+        assert (c["params_with_weights"] is None) == (c["kind"] != "pretrained")
+        memory = (16 * params + 4 * c["activations_per_sample"] * a["batch_size"]) / 1e9
         hours = 3 * c["flops_per_sample"] * a["full_samples"] * a["epochs"] / (hw["fp32_tflops"] * 1e12 * 0.3) / 3600
         assert c["train_memory_gb"] == round(memory, 3) and c["train_hours"] == round(hours, 4)
 
