@@ -75,7 +75,8 @@ MUTATIONS = {
     ),
     "missing_candidate": (
         lambda r: edit_front(r, "docs/plan/tech.md", lambda d: d["candidates"].pop(1)),
-        "docs/plan/tech.md: candidates: ['small_cnn'] is invalid: expected a candidate for every generated model (resnet, small_cnn), "
+        "docs/plan/tech.md: candidates: ['small_cnn', 'resnet18', 'resnet50', 'convnext_tiny'] is invalid: expected a candidate "
+        "for every generated model (convnext_tiny, resnet, resnet18, resnet50, small_cnn), "
         "at least 2 (hint: add resnet; re-run the planner: `nox -s plan -- --force`)",
     ),
     "candidate_without_dataset": (
