@@ -92,7 +92,7 @@ MUTATIONS = {
     "readme_names_a_missing_session": (
         lambda r: edit_text(r, "README.md", "## Quick start\n", "## Quick start\n\nShip it with `nox -s deploy_now`.\n"),
         "README.md: sessions.deploy_now: 'deploy_now' is invalid: expected a session of noxfile.py "
-        "(setup, rules, env_check, train_smoke, bugfix, guidance, tests, lint, serve, docker_env, docker_base, wheelhouse, docker_build, container_check, deploy, monitor, submit, job, jobs, sync_agent, results, note, cluster_venv, plan, review, validate, update_check, project, docker) "
+        "(setup, rules, env_check, train_smoke, bugfix, guidance, tests, lint, serve, docker_env, docker_base, wheelhouse, docker_build, container_check, deploy, monitor, submit, job, jobs, sync_agent, results, note, fetch_weights, fetch_data, weights_check, cluster_venv, plan, review, validate, update_check, project, docker) "
         "(hint: fix the README or add the session)",
     ),
     "import_missing_from_requirements": (
