@@ -52,7 +52,8 @@ def test_results_of_a_real_run_and_its_comment_created_then_updated(project):
     assert len(steps["train/loss_step"]) >= 4 and len(steps["val/loss"]) == 2  # every step, and once per epoch
     out = run(project, sys.executable, "-m", "nox", "-s", "results")
     folder = project / "reports" / "results" / run_dir.name
-    assert f"wrote reports/results/{run_dir.name}/summary.md, results.json and 4 figure(s)" in out
+    # loss, acc, f1 and auroc, each by step and by epoch
+    assert f"wrote reports/results/{run_dir.name}/summary.md, results.json and 8 figure(s)" in out
     results = json.loads((folder / "results.json").read_text())
     assert results["source"] == "csv" and results["source_note"] == "csv/metrics.csv"
     drawn = {f["file"]: f["lines"] for f in json.loads((folder / "figures.json").read_text())}
