@@ -104,7 +104,7 @@ def test_each_finished_run_is_synced_once_the_live_one_when_it_ends_the_crashed_
     live = LiveRun(watch / "live", stream_bytes=2000)
     crashed = logged(crashed_dir)
     assert not crashed.exited and crashed.history_rows > 0
-    crashed_quiet_since = time.time()
+    crashed_quiet_since = records.run_file(next(crashed_dir.rglob("offline-run-*"))).stat().st_mtime  # its last write
     with WandbServer(api_key=KEY) as server:
         agent = start_agent(watch, server, tmp_path / "home")
         try:
