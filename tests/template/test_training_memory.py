@@ -53,6 +53,20 @@ from loop_project.train import build, build_trainer, keep_freed_memory
 
 out["tuned"] = allocate(24)  # the import tuned it: from the heap, kept there
 out["again"] = keep_freed_memory()
+
+
+class Probe(L.Callback):
+    def __init__(self):
+        self.frozen = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.frozen.append(gc.get_freeze_count())
+
+
+class Boom(L.Callback):
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        raise RuntimeError("boom")
+
 out["before"] = gc.get_freeze_count()
 cfg = load_config(["logger=csv", "trainer.max_epochs=2", "trainer.limit_val_batches=0", "data.batch_size=32"])
 datamodule, module = build(cfg)
