@@ -67,6 +67,7 @@ class Boom(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         raise RuntimeError("boom")
 
+
 out["before"] = gc.get_freeze_count()
 cfg = load_config(["logger=csv", "trainer.max_epochs=2", "trainer.limit_val_batches=0", "data.batch_size=32"])
 datamodule, module = build(cfg)
