@@ -2,7 +2,7 @@
 
     nox -s bench                     # all families; writes benchmarks/results/{results.json,table.md}
     python benchmarks/bench.py --families tabular_classification --skip-pip
-    python benchmarks/bench.py --skip-pip --window 20 --rounds 5   # throughput.py's windows and rounds
+    python benchmarks/bench.py --skip-pip --window 20 --rounds 5 --threads 1   # throughput.py's settings
 
 Not a timed test: numbers depend on the machine and on warm package caches (both installers
 get a warm cache: each installs the same requirements once before the timed run).
@@ -76,6 +76,7 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=RESULTS / "work")
     parser.add_argument("--window", type=float, default=20.0, help="throughput.py: seconds per timed window, at least")
     parser.add_argument("--rounds", type=int, default=3, help="throughput.py: alternating plain/Lightning rounds")
+    parser.add_argument("--threads", type=int, help="throughput.py: torch threads for both loops (default: torch's own)")
     args = parser.parse_args()
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)
@@ -93,7 +94,8 @@ def main() -> int:
         row["train_smoke_s"] = round(timed([*nox, "train_smoke"], dst)[0], 1)
         result = dst / "logs" / "throughput.json"
         timed([str(dst / ".venvs/debug-cpu/bin/python"), str(ROOT / "benchmarks/throughput.py"), "--out", str(result),
-               "--window", str(args.window), "--rounds", str(args.rounds)], dst)
+               "--window", str(args.window), "--rounds", str(args.rounds),
+               *(["--threads", str(args.threads)] if args.threads else [])], dst)
         row.update(json.loads(result.read_text()))
         rows.append(row)
         print(json.dumps(row), flush=True)

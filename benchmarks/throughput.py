@@ -10,13 +10,21 @@ default logger); validation is off in both. The plain loop is what a researcher 
 
 How a figure is made trustworthy on a small, shared machine:
 - the window is sized by time: a calibration run of the plain loop measures a step, then each timed
-  window covers `n` steps, `n` chosen so that it lasts at least --window seconds (re-sized upwards
-  for the next round when a plain window came out short);
+  window covers `n` steps, `n` chosen so that it lasts at least --window seconds; a round in which a
+  window came out shorter (the machine sped up) is run again with more steps and reported apart;
 - each loop first runs `warm` untimed steps (at least 2 s: W&B's service start, allocator warm-up);
   the window is the time from the start of step `warm` to the start of step `warm + n`, so it holds
   `n` whole iterations (batch fetch, hooks, logging, progress bar) and no start-up or epoch-end work;
 - rounds alternate the loops (plain, Lightning, plain, Lightning, ...) so that a change in the
-  machine's load hits both; the ratio is taken per round and reported as median and min-max.
+  machine's load hits both; the ratio is taken per round and reported as median and min-max;
+- each window also records CPU seconds, of this process and of its children (W&B's service): where
+  the time went, and a ratio less swayed by other jobs than wall time. On a small machine that
+  other jobs share, pass --threads 1: torch's intra-op threads then wait on each other whenever a core
+  is taken, and either loop's step time varies tenfold.
+
+The generated project freezes the heap out of Python's garbage collector while it trains
+(train.py's FrozenHeap); the plain loop, as a researcher writes it, does not. --frozen-plain adds a
+third loop per round, the plain one with the heap frozen, to show what is Lightning's own cost.
 
 Prints one JSON object (and writes it to --out): median figures under the keys bench.py reads
 (`plain_samples_per_s`, `lightning_samples_per_s`, `ratio`), the spread, and every round.
@@ -26,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import importlib
 import json
 import math
@@ -80,13 +89,18 @@ class WindowTimer(L.Callback):
             self.seconds = window(self.start, clock())
 
 
-def plain_window(module: L.LightningModule, loader: Any, warm: int, n: int, lr: float,
-                 weight_decay: float) -> tuple[float, float, float]:
+def plain_window(module: L.LightningModule, loader: Any, warm: int, n: int, lr: float, weight_decay: float,
+                 freeze: bool = False) -> tuple[float, float, float]:
     """What a researcher would write by hand: forward, loss, backward, step, scheduler, loss sum.
 
     Runs warm + n + 1 steps (the schedule spans them all, as Lightning's does) and returns the
     seconds (wall, CPU, children's CPU) from the start of step `warm` to the start of step `warm + n`.
+    `freeze`: freeze the heap out of the garbage collector during the loop, as the generated
+    project's FrozenHeap callback does (not what a researcher writes: a reference for Lightning's own cost).
     """
+    if freeze:
+        gc.collect()
+        gc.freeze()
     model = module.model
     model.train()
     total = warm + n + 1
@@ -110,6 +124,7 @@ def plain_window(module: L.LightningModule, loader: Any, warm: int, n: int, lr: 
         loss_sum += loss.detach() * len(y)
         count += len(y)
     float(loss_sum / count)  # the mean a researcher would print
+    gc.unfreeze()
     return seconds
 
 
@@ -148,6 +163,8 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=20.0, help="seconds each timed window lasts at least")
     parser.add_argument("--rounds", type=int, default=3, help="plain/Lightning pairs, alternating")
     parser.add_argument("--warm", type=float, default=2.0, help="untimed seconds (at least 20 steps) before each window")
+    parser.add_argument("--frozen-plain", action="store_true",
+                        help="each round also times the plain loop with the heap frozen (as the project's FrozenHeap does)")
     parser.add_argument("--threads", type=int, help="torch intra-op threads for both loops (default: torch's own)")
     parser.add_argument("--out", type=Path, help="also write the JSON result to this file")
     parser.add_argument("overrides", nargs="*", help="config overrides, as for scripts/train.py")
@@ -179,30 +196,43 @@ def main() -> int:
     warm = max(20, math.ceil(args.warm / step_s))
     n = math.ceil(1.25 * args.window / step_s)  # 25% headroom: the machine's load changes
 
-    rounds = []
+    rounds: list[dict[str, Any]] = []
+    short: list[dict[str, Any]] = []  # rounds with a window under --window: re-run with more steps, reported apart
     load_before = os.getloadavg()[0]
-    for _ in range(args.rounds):
+    while len(rounds) < args.rounds and len(short) < 2 * args.rounds:
+        timed = {"plain": None, "lightning": None, "frozen_plain": None}
         datamodule.splits["train"] = tile(train, warm + n + 1, batch)
-        module.load_state_dict(init)
-        torch.manual_seed(0)
-        plain = plain_window(module, datamodule.train_dataloader(), warm, n, lr, wd)
-        module.load_state_dict(init)
-        torch.manual_seed(0)
-        fit_cfg = config.load_config([*overrides, f"trainer.limit_train_batches={warm + n + 1}"])
-        lightning = lightning_window(train_mod, fit_cfg, module, datamodule, warm, n)
-        rounds.append({"steps": n, "plain_s": round(plain[0], 2), "lightning_s": round(lightning[0], 2),
-                       "plain_samples_per_s": round(n * batch / plain[0], 1),
-                       "lightning_samples_per_s": round(n * batch / lightning[0], 1),
-                       "ratio": round(plain[0] / lightning[0], 3),
-                       "cpu_ratio": round(plain[1] / (lightning[1] + lightning[2]), 3),
-                       "cpu_ms_per_step": {"plain": round(1e3 * plain[1] / n, 3), "lightning": round(1e3 * lightning[1] / n, 3),
-                                           "lightning_children": round(1e3 * lightning[2] / n, 3)}})
-        print(json.dumps(rounds[-1]), file=sys.stderr, flush=True)
-        if plain[0] < args.window:  # the next round's windows are long enough again
-            n = math.ceil(n * 1.1 * args.window / plain[0])
+        for loop in ("plain", "lightning", "frozen_plain") if args.frozen_plain else ("plain", "lightning"):
+            module.load_state_dict(init)
+            torch.manual_seed(0)
+            if loop == "lightning":
+                fit_cfg = config.load_config([*overrides, f"trainer.limit_train_batches={warm + n + 1}"])
+                timed[loop] = lightning_window(train_mod, fit_cfg, module, datamodule, warm, n)
+            else:
+                timed[loop] = plain_window(module, datamodule.train_dataloader(), warm, n, lr, wd, freeze=loop == "frozen_plain")
+        plain, lightning, frozen = timed["plain"], timed["lightning"], timed["frozen_plain"]
+        row = {"steps": n, "plain_s": round(plain[0], 2), "lightning_s": round(lightning[0], 2),
+               "plain_samples_per_s": round(n * batch / plain[0], 1),
+               "lightning_samples_per_s": round(n * batch / lightning[0], 1),
+               "ratio": round(plain[0] / lightning[0], 3),
+               "cpu_ratio": round(plain[1] / (lightning[1] + lightning[2]), 3),
+               "cpu_ms_per_step": {"plain": round(1e3 * plain[1] / n, 3), "lightning": round(1e3 * lightning[1] / n, 3),
+                                   "lightning_children": round(1e3 * lightning[2] / n, 3)}}
+        if frozen is not None:
+            row.update(frozen_plain_s=round(frozen[0], 2), frozen_ratio=round(frozen[0] / lightning[0], 3))
+        print(json.dumps(row), file=sys.stderr, flush=True)
+        shortest = min(t[0] for t in timed.values() if t is not None)
+        if shortest < args.window:  # the machine sped up: again, with windows long enough
+            short.append(row)
+            n = math.ceil(n * 1.1 * args.window / shortest)
+        else:
+            rounds.append(row)
+    if not rounds:
+        raise SystemExit(f"no round had windows of {args.window} s or more in {len(short)} tries: see the rounds above")
 
     ratio = spread([r["ratio"] for r in rounds], 3)
     cpu_ratio = spread([r["cpu_ratio"] for r in rounds], 3)
+    frozen_ratio = spread([r["frozen_ratio"] for r in rounds], 3) if args.frozen_plain else None
     plain_rate = spread([r["plain_samples_per_s"] for r in rounds], 1)
     lightning_rate = spread([r["lightning_samples_per_s"] for r in rounds], 1)
     result = {
@@ -213,11 +243,13 @@ def main() -> int:
         "lightning_samples_per_s": lightning_rate["median"],
         "ratio": ratio["median"],
         "ratio_spread": ratio,
-        "cpu_ratio_spread": cpu_ratio,  # CPU seconds (Lightning's with W&B's service process): robust to other jobs' load
+        "cpu_ratio_spread": cpu_ratio,  # by CPU seconds (Lightning's plus W&B's service): less swayed by other jobs than wall time
+        "frozen_ratio_spread": frozen_ratio,  # against the plain loop with a frozen heap (--frozen-plain)
         "plain_spread": plain_rate,
         "lightning_spread": lightning_rate,
         "rounds": len(rounds),
-        "window_s_min": min(min(r["plain_s"], r["lightning_s"]) for r in rounds),
+        "short_rounds": short,  # discarded: a window came out under --window
+        "window_s_min": min(min(r["plain_s"], r["lightning_s"], r.get("frozen_plain_s", math.inf)) for r in rounds),
         "warm_steps": warm,
         "torch_threads": torch.get_num_threads(),
         "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],  # before and after: other jobs' load
