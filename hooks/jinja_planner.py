@@ -21,6 +21,13 @@ ROOT = str(Path(__file__).resolve().parents[1])
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+# A script that calls copier.run_copy twice gets a fresh clone of the template each time, and the first
+# clone is deleted by the second call: modules imported from it stay in sys.modules, and the planner's
+# lazy imports would look for their files there. Drop the modules whose file is gone.
+for name in [n for n, m in list(sys.modules.items()) if n.split(".")[0] in ("hooks", "validators")
+             and getattr(m, "__file__", None) and not Path(m.__file__).exists()]:
+    del sys.modules[name]
+
 try:
     from hooks.planner.offline import infer
 except ImportError:
