@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ from hooks.planner.extract import extract, language, text_language, zh_number
 from hooks.planner.offline import analyse, choose_model, infer, infer_family, reading
 from validators.schema import schema_errors
 
-from ..helpers import CATALOG
+from ..helpers import CATALOG, TEMPLATE
 
 CORPUS = yaml.safe_load((Path(__file__).parents[1] / "data" / "planner_corpus.yaml").read_text(encoding="utf-8"))
 FIELDS = ["family", "latency_ms", "throughput_per_s", "accuracy_pct", "f1_pct", "error_metric", "budget",
@@ -230,6 +232,25 @@ def test_planner_defaults_for_copier_questions():
     assert infer(DEFAULT_REQUIREMENT, "accelerator") == "cpu"
     with pytest.raises(ValueError, match="unknown question 'color'"):
         infer("x", "color")
+
+
+TWO_COPIES = """
+import sys, copier
+for family in ("text_classification", "tabular_classification"):
+    copier.run_copy(sys.argv[1], f"{sys.argv[2]}/{family}", data={"project_name": "p", "task_family": family},
+                    defaults=True, unsafe=True, vcs_ref="HEAD", quiet=True, skip_tasks=True)
+"""
+
+
+def test_two_copies_in_one_interpreter_each_get_the_planner_default(tmp_path):
+    """Each run_copy clones the template afresh and deletes the clone after: the second copy's planner must not
+    import from the first, deleted clone (a fresh interpreter: nothing of this repository imported before)."""
+    done = subprocess.run([sys.executable, "-c", TWO_COPIES, str(TEMPLATE), str(tmp_path)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    models = [yaml.safe_load((tmp_path / f / ".copier-answers.yml").read_text())["model"]
+              for f in ("text_classification", "tabular_classification")]
+    assert models == ["fasttext", "mlp"]
 
 
 M1 = "rule M1: {gpu} is available and no latency bound is under 10 ms, so pretrained weights are fine-tuned rather than a baseline trained from scratch; "
