@@ -36,6 +36,7 @@ from ..errors import DependencyError, GateError, HubError
 from ..project import Project
 from . import PARQUET_READER
 from .client import Hub, RemoteFile
+from .models import install
 from .sources import Source
 
 SPLITS = {"train": "train", "validation": "val", "valid": "val", "val": "val", "test": "test"}
@@ -169,12 +170,7 @@ def fetch_dataset(project: Project, hub: Hub, source: Source, *, val_fraction: f
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        target.rename(old)
-    partial.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
+    install(partial, target)
     counts = ", ".join(f"{name} {len(rows):,}" for name, rows in by_split.items())
     report(f"{FULL_DATA.path}/: {counts} rows ({len(fetched.written):,} files, {sum(r.bytes for r in fetched.written.values()):,} "
            f"bytes" + (f"; {dropped} rows without a label left out" if dropped else "") + f"); val: {fetched.val}")
