@@ -117,6 +117,16 @@ class TestRendered:
         assert dict(train.defaults) == {"data": "mini", "model": model, "trainer": "cpu", "logger": "wandb"}
         assert OmegaConf.load(root / f"configs/model/{model}.yaml").name == model
 
+    def test_a_tiny_baseline_as_the_default_model_brings_its_own_batch(self, rendered, family, model):
+        # catalog.yml's batch_size: large enough that Lightning's fixed per-step cost stays under 5% on a CPU
+        batch = {("text_classification", "fasttext"): 1024, ("tabular_classification", "mlp"): 2048,
+                 ("tabular_regression", "mlp"): 2048, ("time_series_forecasting", "mlp_forecaster"): 1024}
+        family_batch = {"image_classification": 128, "text_classification": 256, "tabular_classification": 512,
+                        "tabular_regression": 512, "time_series_forecasting": 512}
+        for data in ("mini", "full"):
+            cfg = OmegaConf.load(rendered[family, model] / f"configs/data/{data}.yaml")
+            assert cfg.batch_size == batch.get((family, model), family_batch[family]), data
+
     def test_every_yaml_key_is_commented(self, rendered, family, model):
         root = rendered[family, model]
         for path in (root / "configs").rglob("*.yaml"):
