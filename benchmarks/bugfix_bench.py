@@ -1,4 +1,4 @@
-"""Bugfix-loop benchmark: fix rate and time to a fix on the fault corpus (tests/bugfix_corpus.py).
+"""Bugfix-loop benchmark: fix rate and time to a fix on the fault corpus (tests/helpers/bugfix_corpus.py).
 
     python benchmarks/bugfix_bench.py                     # runs the corpus tests once, prints the README table
     python benchmarks/bugfix_bench.py --results r.jsonl   # only print the table of an earlier run
@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.bugfix_corpus import FAULTS  # noqa: E402
+from tests.helpers.bugfix_corpus import FAULTS  # noqa: E402
 
 
 def run_corpus(results: Path) -> int:

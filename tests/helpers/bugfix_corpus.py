@@ -19,6 +19,9 @@ from pathlib import Path
 
 import yaml
 
+from validators.config_edit import ConfigEdit
+from validators.project import Project
+
 PACKAGE = "demo_project"
 MODULE = f"src/{PACKAGE}/models/module.py"
 TRAIN_YAML, TRAINER_CPU, DATA_MINI, LOGGER_CSV = (
@@ -39,8 +42,10 @@ def value(root: Path, rel: str, *path: str) -> object:
     return node
 
 
-def oom_guard(limit: int) -> Callable[[Path], None]:
+def oom_guard(limit: int, batch: int = 512) -> Callable[[Path], None]:
     def inject(root: Path) -> None:
+        # the researcher's batch (not the default: the tabular MLP's is 2,048) on a device with room for `limit`
+        ConfigEdit(Project(root)).set_key("data.batch_size", batch)
         replace(root, MODULE, "        x, y = batch\n", (
             "        x, y = batch\n"
             f"        if x.shape[0] > {limit}:  # fault: the device holds the activations of {limit} samples at most\n"
