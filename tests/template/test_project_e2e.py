@@ -121,7 +121,7 @@ def test_a_second_run_gets_its_own_folder_even_under_ddp(tmp_path_factory):
     ddp = json.loads((second / "summary.json").read_text())
     train_rows = 398  # 70% of 569 breast-cancer rows
     assert ddp["global_step"] == math.ceil(math.ceil(train_rows / 2) / 64)  # DistributedSampler halves the epoch
-    assert single["global_step"] == math.ceil(train_rows / 512)
+    assert single["global_step"] == math.ceil(train_rows / 2048)  # the MLP's default batch: one step
     assert (root / ddp["best_checkpoint"]).parent == second / "checkpoints" and (root / ddp["best_checkpoint"]).is_file()
     assert {p: p.read_bytes() for p in first.rglob("*") if p.is_file()} == before  # the first run is untouched
     inferred = json.loads(run([venv_python(root), "scripts/infer.py", "data/mini/test.csv"], root).stdout)
